@@ -1,0 +1,41 @@
+# whisper-api developer tasks. Everything runs in a virtual environment in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODEL ?= base.en
+# In a checkout, models live in ./models (git-ignored); installed packages use the platform data dir.
+export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
+
+.PHONY: install install-all demo test lint pytest bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+install: $(PY)
+	$(PY) -m pip install --quiet -e .
+
+install-all: $(PY)
+	$(PY) -m pip install --quiet -e ".[all]"
+
+## demo: install, fetch the default model on first use, transcribe the sample to SRT on stdout
+demo: install
+	$(VENV)/bin/whisper-api transcribe samples/hello.ogg --model $(MODEL) --download --srt -o -
+
+## test: install everything, lint, type-check and run the test-suite
+test: install-all lint pytest
+
+lint:
+	$(VENV)/bin/ruff check whisper_api tests bench
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected no test: that must fail, not pass quietly.
+pytest:
+	$(PY) -m pytest -q; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$status
+
+bench: install-all
+	$(PY) bench/engine_overhead.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

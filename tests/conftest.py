@@ -1,0 +1,49 @@
+"""Shared fixtures: hermetic user state, generated models and audio."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.audio_files import speechlike, write_wav
+from tests.support.ggml_model import write_random_model
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def micro_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multilingual whisper model with random weights: whisper.cpp loads and runs it for real."""
+    return write_random_model(tmp_path_factory.mktemp("models") / "ggml-micro.bin")
+
+
+@pytest.fixture(scope="session")
+def micro_model_en(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_random_model(tmp_path_factory.mktemp("models") / "ggml-micro.en.bin", multilingual=False)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own WHISPER_API_HOME and no stray WHISPER_API_* settings."""
+    for name in list(os.environ):
+        if name.startswith("WHISPER_API_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    monkeypatch.setenv("WHISPER_API_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def speechlike_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s of tones and noise separated by silences, 16 kHz mono."""
+    return write_wav(tmp_path_factory.mktemp("audio") / "speechlike.wav", [speechlike()])
+
+
+@pytest.fixture
+def shared() -> Path:
+    """../shared reference data; tests that need it skip cleanly when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED

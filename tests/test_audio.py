@@ -1,0 +1,106 @@
+"""Decoding: containers, channels, streams and every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.audio_files import convert, ffmpeg, tone, write_wav
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio, decode_file, decode_stream
+from whisper_api.errors import AudioDecodeError
+
+
+@pytest.fixture(scope="module")
+def stereo_44k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s at 44.1 kHz: a 440 Hz tone left, silence right."""
+    left = tone(2.0, 440, rate=44100)
+    return write_wav(tmp_path_factory.mktemp("audio") / "stereo.wav", [left, np.zeros_like(left)], rate=44100)
+
+
+@pytest.mark.parametrize("extension", ["mp3", "flac", "ogg", "opus", "webm", "m4a"])
+def test_common_containers_decode_to_16k_mono(stereo_44k: Path, tmp_path: Path, extension: str) -> None:
+    encoded = convert(stereo_44k, tmp_path / f"clip.{extension}")
+    audio = decode_file(encoded)
+    assert audio.channels == 1
+    assert audio.samples.dtype == np.float32
+    assert abs(audio.duration - 2.0) < 0.1
+
+
+def test_video_files_give_their_audio(stereo_44k: Path, tmp_path: Path) -> None:
+    video = tmp_path / "clip.mp4"
+    convert(stereo_44k, video, "-f", "lavfi", "-i", "color=c=black:s=64x64:d=2", "-shortest")
+    assert abs(decode_file(video).duration - 2.0) < 0.1
+
+
+def test_channels_can_be_kept_apart(stereo_44k: Path) -> None:
+    audio = decode_file(stereo_44k, mono=False)
+    assert audio.channels == 2
+    assert np.abs(audio.channel(0)).max() > 0.2
+    assert np.abs(audio.channel(1)).max() < 1e-3
+    assert audio.channel(0).flags["C_CONTIGUOUS"]
+
+
+def test_streams_are_spooled_and_decoded(stereo_44k: Path) -> None:
+    audio = decode_stream(io.BytesIO(stereo_44k.read_bytes()), name="<stdin>")
+    assert audio.source == "<stdin>"
+    assert abs(audio.duration - 2.0) < 0.01
+
+
+def test_arrays_are_wrapped_without_decoding() -> None:
+    audio = DecodedAudio.from_array(np.zeros(SAMPLE_RATE, np.float32))
+    assert (audio.channels, audio.duration) == (1, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"this is not audio at all\n" * 50, "not a decodable audio or video file"),
+        (bytes(range(256)) * 40, "not a decodable audio or video file"),
+    ],
+)
+def test_bad_files_name_the_file_and_say_what_is_wrong(tmp_path: Path, content: bytes, message: str) -> None:
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(content)
+    with pytest.raises(AudioDecodeError, match=message) as caught:
+        decode_file(bad)
+    assert str(bad) in str(caught.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(AudioDecodeError, match="no such file"):
+        decode_file(tmp_path / "nope.wav")
+
+
+def test_header_only_wav_has_no_audio(stereo_44k: Path, tmp_path: Path) -> None:
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(stereo_44k.read_bytes()[:44])
+    with pytest.raises(AudioDecodeError, match=r"header\.wav"):
+        decode_file(header_only)
+
+
+def test_video_without_audio_says_so(tmp_path: Path) -> None:
+    video = tmp_path / "silent-film.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=black:s=64x64:d=1", str(video))
+    with pytest.raises(AudioDecodeError, match="no audio stream"):
+        decode_file(video)
+
+
+def test_truncated_audio_decodes_what_is_there_with_a_warning(stereo_44k: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.wav"
+    truncated.write_bytes(stereo_44k.read_bytes()[:30001])
+    audio = decode_file(truncated)
+    assert 0 < audio.duration < 2.0
+    assert audio.warnings
+    assert "cut.wav" in audio.warnings[0]
+
+
+def test_names_that_look_like_protocols_are_read_as_files(stereo_44k: Path, tmp_path: Path) -> None:
+    odd = tmp_path / "http:"
+    odd.mkdir()
+    target = odd / "clip.wav"
+    target.write_bytes(stereo_44k.read_bytes())
+    assert decode_file(target).duration > 1.9

@@ -1,0 +1,163 @@
+"""The real ``whisper-api`` command, as a user runs it."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import srt
+import webvtt
+
+from tests.support.audio_files import convert
+from tests.support.cli import run_cli
+from tests.support.http_server import ServedFiles, serve
+
+FAST = ("--no-fallback",)
+
+
+@pytest.fixture
+def model_args(micro_model: Path) -> tuple[str, ...]:
+    return ("--model", str(micro_model), *FAST)
+
+
+def test_version_and_help_on_every_command() -> None:
+    assert run_cli("--version").stdout.decode().startswith("whisper-api ")
+    for command in ([], ["transcribe"], ["models"], ["models", "list"], ["models", "download"], ["models", "rm"],
+                    ["models", "path"], ["config"]):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0, command
+        assert "Usage" in result.stdout.decode()
+
+
+def test_srt_vtt_and_json_files_beside_the_input(speechlike_wav: Path, tmp_path: Path,
+                                                 model_args: tuple[str, ...]) -> None:
+    audio = tmp_path / "talk.wav"
+    shutil.copyfile(speechlike_wav, audio)
+    result = run_cli("transcribe", str(audio), "--srt", "--vtt", "--json", *model_args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    cues = list(srt.parse((tmp_path / "talk.srt").read_text()))
+    assert all(0 <= cue.start.total_seconds() <= cue.end.total_seconds() <= 10 for cue in cues)
+    webvtt.from_buffer(io.StringIO((tmp_path / "talk.vtt").read_text()))
+    data = json.loads((tmp_path / "talk.json").read_text())
+    assert data["duration"] == 10.0
+    assert "wrote" in result.stderr.decode()
+
+
+def test_no_format_prints_text(speechlike_wav: Path, model_args: tuple[str, ...]) -> None:
+    result = run_cli("transcribe", str(speechlike_wav), *model_args)
+    assert result.returncode == 0
+    assert result.stdout.decode().strip()
+
+
+def test_output_folder_and_several_files_with_the_model_loaded_once(
+    speechlike_wav: Path, tmp_path: Path, model_args: tuple[str, ...]
+) -> None:
+    mp3 = convert(speechlike_wav, tmp_path / "second.mp3")
+    result = run_cli("transcribe", str(speechlike_wav), str(mp3), "--txt", "-o", str(tmp_path / "out"), *model_args)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["second.txt", "speechlike.txt"]
+
+
+def test_stdin_to_stdout_prints_the_result_and_nothing_else(speechlike_wav: Path, tmp_path: Path,
+                                                           model_args: tuple[str, ...]) -> None:
+    mp3 = convert(speechlike_wav, tmp_path / "clip.mp3")
+    result = run_cli("transcribe", "-", "--srt", "-o", "-", *model_args, stdin=mp3.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert list(srt.parse(result.stdout.decode()))
+    assert result.stderr == b""
+
+
+def test_one_bad_file_is_reported_and_the_others_still_done(speechlike_wav: Path, tmp_path: Path,
+                                                           model_args: tuple[str, ...]) -> None:
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"garbage" * 100)
+    result = run_cli("transcribe", str(broken), str(speechlike_wav), "--json", "-o", str(tmp_path), *model_args)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.decode().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.mp3" in errors[0]
+    assert (tmp_path / "speechlike.json").exists()
+    assert "Traceback" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "no such file"), (b"", "file is empty"), (b"\x00\x01junk" * 64, "not a decodable audio")],
+)
+def test_bad_inputs_give_one_line_and_exit_1(tmp_path: Path, model_args: tuple[str, ...],
+                                             content: bytes | None, message: str) -> None:
+    target = tmp_path / "input.wav"
+    if content is not None:
+        target.write_bytes(content)
+    result = run_cli("transcribe", str(target), *model_args)
+    assert result.returncode == 1
+    [line] = result.stderr.decode().splitlines()
+    assert line.startswith(f"error: {target}: {message}")
+
+
+def test_unknown_and_missing_models(speechlike_wav: Path) -> None:
+    unknown = run_cli("transcribe", str(speechlike_wav), "--model", "bse.en")
+    assert unknown.returncode == 1
+    assert unknown.stderr.decode().strip() == (
+        "error: unknown model 'bse.en' (did you mean 'base.en'?); see: whisper-api models list"
+    )
+    missing = run_cli("transcribe", str(speechlike_wav))
+    assert missing.returncode == 1
+    assert "whisper-api models download base.en" in missing.stderr.decode()
+
+
+def test_bad_options_are_usage_errors(speechlike_wav: Path, model_args: tuple[str, ...]) -> None:
+    two_formats = run_cli("transcribe", str(speechlike_wav), "--srt", "--vtt", "-o", "-", *model_args)
+    assert two_formats.returncode == 1
+    assert "one format" in two_formats.stderr.decode()
+    assert run_cli("transcribe", str(speechlike_wav), "--threads", "0", *model_args).returncode == 2
+
+
+def test_models_list_shows_the_catalogue_and_installed_files(home: Path, micro_model: Path) -> None:
+    (home / "models").mkdir(parents=True)
+    shutil.copyfile(micro_model, home / "models" / "ggml-micro.bin")
+    out = run_cli("models", "list", env={"COLUMNS": "200"}).stdout.decode()
+    for name in ("tiny.en", "base.en", "large-v3-turbo", "silero-vad", "micro"):
+        assert name in out
+    assert run_cli("models", "path", "micro").stdout.decode().strip() == str(home / "models" / "ggml-micro.bin")
+    assert run_cli("models", "rm", "micro").returncode == 0
+    assert run_cli("models", "path", "micro").returncode == 1
+
+
+def test_models_download_verifies_the_checksum(home: Path) -> None:
+    with serve(ServedFiles({"/ggml-tiny.en.bin": b"not the real model"})) as url:
+        result = run_cli("models", "download", "tiny.en", env={"WHISPER_API_MODELS_URL": url})
+    assert result.returncode == 1
+    assert "checksum mismatch for ggml-tiny.en.bin" in result.stderr.decode()
+    assert not (home / "models" / "ggml-tiny.en.bin").exists()
+
+
+def test_transcribe_download_fetches_a_missing_model_first(home: Path, speechlike_wav: Path) -> None:
+    served = ServedFiles({"/ggml-tiny.bin": b"short"})
+    with serve(served) as url:
+        result = run_cli("transcribe", str(speechlike_wav), "--model", "tiny", "--download",
+                         env={"WHISPER_API_MODELS_URL": url})
+    assert served.requests == [("/ggml-tiny.bin", None)]
+    assert result.returncode == 1
+    assert "checksum mismatch for ggml-tiny.bin: expected 77691713 bytes, got 5" in result.stderr.decode()
+
+
+def test_acceptance_jfk_subtitles(shared: Path, tmp_path: Path, model_args: tuple[str, ...]) -> None:
+    jfk = shared / "data" / "speech" / "jfk.wav"
+    assert run_cli("transcribe", str(jfk), "--srt", "--vtt", "--json", "-o", str(tmp_path), *model_args).returncode == 0
+    for cue in srt.parse((tmp_path / "jfk.srt").read_text()):
+        assert 0 <= cue.start.total_seconds() <= cue.end.total_seconds() <= 11
+    for caption in webvtt.from_buffer(io.StringIO((tmp_path / "jfk.vtt").read_text())).captions:
+        assert 0 <= caption.start_in_seconds <= caption.end_in_seconds <= 11
+    assert json.loads((tmp_path / "jfk.json").read_text())["duration"] == 11.0
+
+
+def test_acceptance_jfk_mp3_pipeline(shared: Path, model_args: tuple[str, ...]) -> None:
+    mp3 = (shared / "data" / "speech" / "jfk.mp3").read_bytes()
+    result = run_cli("transcribe", "-", "--txt", "-o", "-", *model_args, stdin=mp3)
+    assert result.returncode == 0
+    assert result.stdout.decode().strip()
+    assert result.stderr == b""

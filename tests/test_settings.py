@@ -1,0 +1,65 @@
+"""Settings resolve as flags > environment > config file > defaults, and say where each came from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_cli
+from whisper_api.errors import SettingsError
+from whisper_api.settings import load_settings
+
+
+def test_defaults_live_under_home(home: Path) -> None:
+    settings = load_settings()
+    assert settings.home == home
+    assert settings.models_dir == home / "models"
+    assert settings.model == "base.en"
+    assert settings.sources["model"] == "default"
+
+
+def test_flag_beats_environment_beats_config_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home.mkdir()
+    (home / "config.toml").write_text('model = "small"\nthreads = 3\nauto_download = true\n')
+    monkeypatch.setenv("WHISPER_API_MODEL", "tiny")
+    settings = load_settings({"model": "medium"})
+    assert (settings.model, settings.sources["model"]) == ("medium", "flag")
+    assert (load_settings().model, load_settings().sources["model"]) == ("tiny", "environment")
+    assert (settings.threads, settings.sources["threads"]) == (3, "config file")
+    assert settings.auto_download is True
+
+
+def test_models_dir_can_move_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHISPER_API_MODELS_DIR", str(tmp_path / "elsewhere"))
+    assert load_settings().models_dir == tmp_path / "elsewhere"
+
+
+def test_bad_values_name_the_setting_and_where_it_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHISPER_API_THREADS", "zero")
+    with pytest.raises(SettingsError, match=r"threads.*WHISPER_API_THREADS"):
+        load_settings()
+
+
+def test_unknown_config_keys_are_rejected(home: Path) -> None:
+    home.mkdir()
+    (home / "config.toml").write_text('modle = "tiny"\n')
+    with pytest.raises(SettingsError, match="unknown setting 'modle'"):
+        load_settings()
+
+
+def test_broken_config_file_is_a_clear_error(home: Path) -> None:
+    home.mkdir()
+    (home / "config.toml").write_text("model = \n")
+    with pytest.raises(SettingsError, match="cannot read config file"):
+        load_settings()
+
+
+def test_config_command_shows_values_and_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli("config", env={"WHISPER_API_THREADS": "3", "COLUMNS": "200"})
+    out = result.stdout.decode()
+    assert result.returncode == 0
+    assert "WHISPER_API_THREADS" in out
+    threads_row = next(line for line in out.splitlines() if " threads " in line)
+    assert "3" in threads_row
+    assert "environment" in threads_row

@@ -1,0 +1,1 @@
+"""The ``whisper-api`` command line: a thin door onto the core."""

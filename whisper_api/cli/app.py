@@ -1,0 +1,47 @@
+"""The ``whisper-api`` command: sub-commands, ``--version``, and one error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from whisper_api import __version__
+from whisper_api.cli import config, models, transcribe
+from whisper_api.errors import WhisperApiError
+
+app = typer.Typer(
+    name="whisper-api",
+    help="Self-hosted speech-to-text on whisper.cpp.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # never print local variables (paths, keys) in a traceback
+)
+app.command("transcribe")(transcribe.transcribe)
+app.command("config")(config.show_config)
+app.add_typer(models.app, name="models")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"whisper-api {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Self-hosted speech-to-text on whisper.cpp."""
+
+
+def main() -> None:
+    """Entry point: a WhisperApiError becomes one line on stderr and exit code 1."""
+    try:
+        app()
+    except WhisperApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

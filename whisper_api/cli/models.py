@@ -1,0 +1,67 @@
+"""``whisper-api models``: the catalogue, what is installed, downloads and removal."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from whisper_api.cli.console import info, stdout
+from whisper_api.cli.downloads import download_with_progress
+from whisper_api.errors import ModelNotFoundError
+from whisper_api.models import MODELS, ModelStore, catalogue_model
+from whisper_api.settings import load_settings
+
+app = typer.Typer(help="List, download and remove GGML model files.", no_args_is_help=True)
+
+
+def _size(count: int) -> str:
+    return f"{count / (1 << 20):,.0f} MiB" if count >= 1 << 20 else f"{count / 1024:,.0f} KiB"
+
+
+@app.command("list")
+def list_models() -> None:
+    """Show the catalogue of official models and which ones are installed."""
+    settings = load_settings()
+    installed = {model.name: model for model in ModelStore(settings.models_dir).installed()}
+    table = Table(title=f"models folder: {settings.models_dir}", title_justify="left")
+    for column in ("model", "size", "languages", "installed"):
+        table.add_column(column)
+    for entry in MODELS:
+        here = installed.pop(entry.name, None)
+        languages = "VAD" if entry.kind == "vad" else "English" if entry.english_only else "99"
+        table.add_row(entry.name, _size(entry.size), languages, "yes" if here else "")
+    for name, model in installed.items():  # files the catalogue does not know
+        table.add_row(name, _size(model.size), "?", "yes (custom)")
+    stdout.print(table)
+
+
+@app.command("download")
+def download(names: Annotated[list[str], typer.Argument(help="Catalogue names, e.g. base.en.")]) -> None:
+    """Download models (resumable; the checksum is verified before the file is used)."""
+    settings = load_settings()
+    store = ModelStore(settings.models_dir)
+    for name in names:
+        entry = catalogue_model(name)
+        if entry is None:
+            store.resolve(name)  # raises the "unknown model ... did you mean" error
+            raise ModelNotFoundError(f"'{name}' is not a catalogue model and cannot be downloaded")
+        if store.path_for(name).is_file():
+            info(f"{name} is already installed: {store.path_for(name)}")
+            continue
+        download_with_progress(entry, settings)
+
+
+@app.command("rm")
+def remove(names: Annotated[list[str], typer.Argument(help="Installed model names.")]) -> None:
+    """Delete installed models."""
+    store = ModelStore(load_settings().models_dir)
+    for name in names:
+        info(f"removed {store.remove(name)}")
+
+
+@app.command("path")
+def path(name: Annotated[str, typer.Argument(help="A model name.")]) -> None:
+    """Print the file of an installed model (for scripts)."""
+    typer.echo(str(ModelStore(load_settings().models_dir).resolve(name)))

@@ -1,0 +1,147 @@
+"""``whisper-api transcribe``: files or stdin to text, JSON, SRT or WebVTT.
+
+Where results go: ``-o -`` prints to stdout, ``-o DIR`` writes DIR/<name>.<format>.
+Without ``-o``, format flags write files beside each input (stdin input prints), and no
+format flag prints plain text. Each file that fails is reported and the rest go on; the
+exit code is 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from whisper_api.cli.console import info, progress_bar, warn
+from whisper_api.cli.downloads import download_with_progress
+from whisper_api.core import AudioSource, Transcriber
+from whisper_api.errors import InvalidOptionError, WhisperApiError
+from whisper_api.formats import FORMATTERS
+from whisper_api.models import catalogue_model
+from whisper_api.models.store import looks_like_path
+from whisper_api.options import TranscribeOptions
+from whisper_api.settings import Settings, load_settings
+from whisper_api.transcript import Transcript
+
+STDIN = STDOUT = "-"
+EXIT_INTERRUPTED = 130
+
+
+def transcribe(
+    files: Annotated[list[str], typer.Argument(help="Audio or video files; - reads standard input.")],
+    txt: Annotated[bool, typer.Option("--txt", help="Plain text, one line per segment.")] = False,
+    srt: Annotated[bool, typer.Option("--srt", help="SubRip subtitles.")] = False,
+    vtt: Annotated[bool, typer.Option("--vtt", help="WebVTT subtitles.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="JSON with segments and timed words.")] = False,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Folder for the results, or - for standard output.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name or path to a .bin.")] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Spoken language (en, de, ...); default: detect.")
+    ] = None,
+    translate: Annotated[bool, typer.Option("--translate", help="Translate the speech into English.")] = False,
+    threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", help="Initial prompt: names, spellings.")] = None,
+    beam_size: Annotated[int, typer.Option("--beam-size", min=1, help="1 decodes greedily (fastest).")] = 1,
+    no_fallback: Annotated[
+        bool, typer.Option("--no-fallback", help="Never re-decode at a higher temperature.")
+    ] = False,
+    vad: Annotated[bool, typer.Option("--vad", help="Skip non-speech with the Silero VAD model.")] = False,
+    vad_model: Annotated[str | None, typer.Option("--vad-model", help="VAD model name or path.")] = None,
+    multichannel: Annotated[
+        bool, typer.Option("--multichannel", help="Transcribe each audio channel separately.")
+    ] = False,
+    download: Annotated[
+        bool | None, typer.Option("--download/--no-download", help="Fetch a missing catalogue model first.")
+    ] = None,
+) -> None:
+    """Transcribe audio or video files to text, JSON, SRT or WebVTT."""
+    formats = [name for name, wanted in (("txt", txt), ("json", json_), ("srt", srt), ("vtt", vtt)) if wanted]
+    if files.count(STDIN) > 1:
+        raise InvalidOptionError("standard input (-) can be read only once")
+    to_stdout = output == STDIN or (output is None and (not formats or files == [STDIN]))
+    formats = formats or ["txt"]
+    if to_stdout and len(formats) > 1:
+        raise InvalidOptionError("printing to standard output takes one format; use -o DIR for several")
+    settings = load_settings({"model": model, "threads": threads, "auto_download": download})
+    options = TranscribeOptions(
+        model=model, language=language, translate=translate, threads=threads, initial_prompt=prompt,
+        beam_size=beam_size, temperature_fallback=not no_fallback, vad=vad, vad_model=vad_model,
+        multichannel=multichannel,
+    )
+    with Transcriber(settings) as transcriber:
+        _ensure_model(transcriber, settings)
+        failures = 0
+        for name in files:
+            try:
+                transcript = _run_with_progress(transcriber, name, options)
+                for warning in transcript.warnings:
+                    warn(warning)
+                _write(transcript, name, formats, STDOUT if to_stdout else output)
+            except WhisperApiError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                failures += 1
+    if failures:
+        raise typer.Exit(1)
+
+
+def _ensure_model(transcriber: Transcriber, settings: Settings) -> None:
+    """Fetch the model first when auto-download is on and it is a catalogue model not yet here."""
+    entry = catalogue_model(settings.model) if not looks_like_path(settings.model) else None
+    if settings.auto_download and entry and not transcriber.models.path_for(entry.name).is_file():
+        download_with_progress(entry, settings)
+    transcriber.model_path()  # a missing model fails here, once, before any file is read
+
+
+def _run_with_progress(transcriber: Transcriber, name: str, options: TranscribeOptions) -> Transcript:
+    """Run one file in a worker thread, so Ctrl-C here can cancel the engine mid-decode."""
+    source: AudioSource = sys.stdin.buffer if name == STDIN else name
+    cancel = threading.Event()
+    with progress_bar() as progress, ThreadPoolExecutor(max_workers=1) as pool:
+        task = progress.add_task(Path(name).name if name != STDIN else "<stdin>", total=1.0)
+        future = pool.submit(
+            transcriber.transcribe, source, options,
+            progress=lambda fraction: progress.update(task, completed=fraction), cancel=cancel,
+        )
+        try:
+            transcript = future.result()
+        except KeyboardInterrupt:
+            cancel.set()
+            future.exception()  # wait for the engine to stop before leaving
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        progress.update(task, completed=1.0)
+    return transcript
+
+
+def _write(transcript: Transcript, name: str, formats: list[str], destination: str | None) -> None:
+    """``destination``: STDOUT, a folder, or None for beside the input file."""
+    if destination == STDOUT:
+        sys.stdout.write(FORMATTERS[formats[0]](transcript))
+        sys.stdout.flush()
+        return
+    folder = Path(destination) if destination else Path(name).parent
+    stem = "stdin" if name == STDIN else Path(name).stem
+    folder.mkdir(parents=True, exist_ok=True)
+    for fmt in formats:
+        target = folder / f"{stem}.{fmt}"
+        _write_atomically(target, FORMATTERS[fmt](transcript))
+        info(f"wrote {target}")
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(temporary).replace(target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

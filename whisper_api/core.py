@@ -1,0 +1,115 @@
+"""The one door every front end uses: audio in, Transcript out.
+
+The CLI, the server and Python callers all hold a Transcriber: it resolves the model,
+decodes the audio, runs the engine per channel and assembles the Transcript. Models stay
+loaded in the engine between calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import threading
+from functools import cache
+from pathlib import Path
+from typing import BinaryIO, Union
+
+from whisper_api.audio import DecodedAudio, decode_file, decode_stream
+from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
+from whisper_api.models.store import ModelStore
+from whisper_api.options import TranscribeOptions
+from whisper_api.settings import Settings, load_settings
+from whisper_api.transcript import Transcript
+
+AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio]
+VAD_MODEL = "silero-vad"
+
+
+class Transcriber:
+    """Holds settings, the model store and an engine with its loaded models."""
+
+    def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.models = ModelStore(self.settings.models_dir)
+        self.engine = engine or create_engine(self.settings.engine)
+
+    def __enter__(self) -> Transcriber:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def model_path(self, spec: str | None = None) -> Path:
+        return self.models.resolve(spec or self.settings.model)
+
+    def transcribe(
+        self,
+        source: AudioSource,
+        options: TranscribeOptions | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Transcript:
+        """Transcribe a file path, bytes, a binary stream or decoded audio."""
+        options = options or TranscribeOptions()
+        model_path = self.model_path(options.model)  # fail on a missing model before decoding
+        vad_path = self.models.resolve(options.vad_model or VAD_MODEL) if options.vad else None
+        audio = decode(source, mono=not options.multichannel)
+        channels = audio.channels if options.multichannel else 1
+        results: list[EngineResult] = []
+        for channel in range(channels):
+            job = EngineJob(
+                audio=audio.channel(channel) if options.multichannel else audio.mono(),
+                model_path=model_path,
+                options=options,
+                threads=options.threads or self.settings.threads,
+                vad_model_path=vad_path,
+                progress=_channel_progress(progress, channel, channels),
+                cancel=cancel,
+            )
+            results.append(self.engine.transcribe(job))
+        return Transcript(
+            segments=tuple(
+                dataclasses.replace(segment, channel=channel)
+                for channel, result in enumerate(results)
+                for segment in result.segments
+            ),
+            duration=round(audio.duration, 3),
+            language=results[0].language,
+            language_confidence=results[0].language_confidence,
+            channels=channels,
+            model=options.model or self.settings.model,
+            warnings=audio.warnings,
+        )
+
+
+def decode(source: AudioSource, *, mono: bool = True) -> DecodedAudio:
+    if isinstance(source, DecodedAudio):
+        return source
+    if isinstance(source, bytes):
+        return decode_stream(io.BytesIO(source), mono=mono, name="<bytes>")
+    if isinstance(source, (str, os.PathLike)):
+        return decode_file(Path(source), mono=mono)
+    return decode_stream(source, mono=mono, name=getattr(source, "name", None) or "<stream>")
+
+
+def _channel_progress(progress: ProgressCallback | None, channel: int, channels: int) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda fraction: report((channel + fraction) / channels)
+
+
+@cache
+def default_transcriber() -> Transcriber:
+    """A process-wide Transcriber from the environment's settings, so models stay loaded."""
+    return Transcriber()
+
+
+def transcribe(source: AudioSource, options: TranscribeOptions | None = None) -> Transcript:
+    """Transcribe with the default settings: ``whisper_api.transcribe("talk.mp3")``."""
+    return default_transcriber().transcribe(source, options)

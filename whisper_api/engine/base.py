@@ -1,0 +1,74 @@
+"""The engine protocol and the registry engines are looked up in by name.
+
+An engine turns 16 kHz mono samples into segments of timed words. Everything around that
+(decoding files, channels, formats) belongs to the core, so a new engine is one module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from whisper_api.audio import FloatArray
+from whisper_api.errors import InvalidOptionError
+from whisper_api.options import TranscribeOptions
+from whisper_api.transcript import Segment
+
+ProgressCallback = Callable[[float], None]
+"""Called with the fraction (0..1) of the audio decoded so far."""
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    """One mono channel to transcribe, with every option already resolved."""
+
+    audio: FloatArray
+    model_path: Path
+    options: TranscribeOptions
+    threads: int
+    vad_model_path: Path | None = None
+    progress: ProgressCallback | None = None
+    cancel: threading.Event | None = None
+    """Set it from any thread to stop the job; the engine raises TranscriptionCancelled."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    segments: tuple[Segment, ...]
+    language: str
+    language_confidence: float | None = None
+
+
+class Engine(Protocol):
+    name: str
+
+    def transcribe(self, job: EngineJob) -> EngineResult: ...
+
+    def preload(self, model_path: Path) -> None:
+        """Load a model ahead of the first job (servers call this at start-up)."""
+
+    def close(self) -> None:
+        """Free loaded models."""
+
+
+EngineFactory = Callable[[], Engine]
+_REGISTRY: dict[str, EngineFactory] = {}
+
+
+def register_engine(name: str, factory: EngineFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def engine_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_engine(name: str) -> Engine:
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise InvalidOptionError(f"unknown engine '{name}'; available: {', '.join(engine_names())}") from None
+    return factory()

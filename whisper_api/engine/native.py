@@ -1,0 +1,184 @@
+"""The in-process engine: whisper.cpp through pywhispercpp's low-level binding.
+
+Models stay loaded between jobs (cached by file identity and context settings). One
+whisper.cpp context runs one job at a time, so each loaded model has a lock. whisper_full
+releases the GIL, so a job in a worker thread leaves the caller's event loop free.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _pywhispercpp as pw
+
+from whisper_api.audio import SAMPLE_RATE
+from whisper_api.engine import whispercpp_log
+from whisper_api.engine.base import EngineJob, EngineResult
+from whisper_api.engine.tokens import Token, merge_words, spread_evenly
+from whisper_api.errors import EngineError, InvalidOptionError, TranscriptionCancelled
+from whisper_api.options import TranscribeOptions
+from whisper_api.transcript import Segment
+
+TICK = 0.01  # whisper.cpp times are in 10 ms ticks
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """Model-load settings; None keeps whisper.cpp's default (flash attention is on in 1.8)."""
+
+    use_gpu: bool | None = None
+    flash_attn: bool | None = None
+
+
+@dataclass(frozen=True)
+class _ModelKey:
+    path: Path
+    mtime_ns: int
+    size: int
+    context: ContextSettings
+
+
+class LoadedModel:
+    """A whisper.cpp context and the lock that serialises its jobs."""
+
+    def __init__(self, path: Path, context: ContextSettings) -> None:
+        params = pw.whisper_context_default_params()
+        if context.use_gpu is not None:
+            params.use_gpu = context.use_gpu
+        if context.flash_attn is not None:
+            params.flash_attn = context.flash_attn
+        with whispercpp_log.capture() as lines:
+            ctx = pw.whisper_init_from_file_with_params(str(path), params)
+        problems = whispercpp_log.errors(lines)
+        if problems:  # whisper.cpp returned NULL: the context must never be used
+            raise EngineError(f"cannot load model {path}: {problems[0]}")
+        self.ctx: Any = ctx
+        self.path = path
+        self.multilingual = bool(pw.whisper_is_multilingual(ctx))
+        self.lock = threading.Lock()
+
+    def free(self) -> None:
+        with self.lock:
+            if self.ctx is not None:
+                pw.whisper_free(self.ctx)
+                self.ctx = None
+
+
+class NativeEngine:
+    name = "native"
+
+    def __init__(self, context: ContextSettings | None = None) -> None:
+        whispercpp_log.install()
+        self.context = context or ContextSettings()
+        self._models: dict[_ModelKey, LoadedModel] = {}
+        self._models_lock = threading.Lock()
+
+    def model(self, path: Path) -> LoadedModel:
+        """The loaded model for a file, loading it on first use or after the file changed."""
+        stat = path.stat()
+        key = _ModelKey(path.resolve(), stat.st_mtime_ns, stat.st_size, self.context)
+        with self._models_lock:
+            if key not in self._models:
+                for stale in [k for k in self._models if k.path == key.path]:
+                    self._models.pop(stale).free()
+                self._models[key] = LoadedModel(key.path, self.context)
+            return self._models[key]
+
+    def preload(self, model_path: Path) -> None:
+        self.model(model_path)
+
+    def close(self) -> None:
+        with self._models_lock:
+            for model in self._models.values():
+                model.free()
+            self._models.clear()
+
+    def transcribe(self, job: EngineJob) -> EngineResult:
+        model = self.model(job.model_path)
+        language = _language(job.options, model.multilingual)
+        params = _full_params(job, language)
+        with model.lock, whispercpp_log.capture() as lines:
+            status = pw.whisper_full(model.ctx, params, job.audio, job.audio.size)
+            if job.cancel is not None and job.cancel.is_set():
+                raise TranscriptionCancelled("transcription cancelled")
+            if status != 0:
+                detail = whispercpp_log.errors(lines)
+                raise EngineError(f"whisper.cpp failed (code {status}){': ' + detail[0] if detail else ''}")
+            segments = _read_segments(model.ctx, job.audio.size / SAMPLE_RATE, job.options.word_timestamps)
+            detected = pw.whisper_lang_str(pw.whisper_full_lang_id(model.ctx))
+        confidence = whispercpp_log.detected_language_probability(lines) if language == "auto" else None
+        return EngineResult(segments, detected or language, confidence)
+
+
+def _language(options: TranscribeOptions, multilingual: bool) -> str:
+    """whisper.cpp's language parameter, after checking the model can do what is asked."""
+    if not multilingual:
+        if options.translate:
+            raise InvalidOptionError("this model is English-only and cannot translate; use a multilingual model")
+        if not options.auto_language and options.language != "en":
+            raise InvalidOptionError(
+                f"this model is English-only; language '{options.language}' needs a multilingual model"
+            )
+        return "en"
+    if options.auto_language:
+        return "auto"
+    assert options.language is not None
+    if pw.whisper_lang_id(options.language) < 0:
+        raise InvalidOptionError(f"unknown language '{options.language}'")
+    return options.language
+
+
+def _full_params(job: EngineJob, language: str) -> Any:
+    options = job.options
+    beam = options.beam_size > 1
+    strategy = pw.whisper_sampling_strategy
+    params = pw.whisper_full_default_params(
+        strategy.WHISPER_SAMPLING_BEAM_SEARCH if beam else strategy.WHISPER_SAMPLING_GREEDY
+    )
+    params.n_threads = job.threads
+    params.language = language
+    params.translate = options.translate
+    params.token_timestamps = options.word_timestamps
+    params.temperature = options.temperature
+    params.temperature_inc = 0.2 if options.temperature_fallback else 0.0
+    params.greedy = {"best_of": options.best_of}
+    if beam:
+        params.beam_search = {"beam_size": options.beam_size, "patience": -1.0}
+    if options.initial_prompt:
+        params.initial_prompt = options.initial_prompt
+    if job.vad_model_path is not None:
+        params.vad = True
+        params.vad_model_path = str(job.vad_model_path)
+    params.print_realtime = False
+    params.print_timestamps = False
+    # The binding calls a Python progress callback only while print_progress is on.
+    params.print_progress = job.progress is not None
+    if job.progress is not None:
+        report = job.progress
+        pw.assign_progress_callback(params, lambda percent: report(min(percent, 100) / 100))
+    if job.cancel is not None:
+        pw.assign_abort_callback(params, job.cancel.is_set)
+    return params
+
+
+def _read_segments(ctx: Any, duration: float, word_timestamps: bool) -> tuple[Segment, ...]:
+    eot = pw.whisper_token_eot(ctx)
+    segments = []
+    for index in range(pw.whisper_full_n_segments(ctx)):
+        start = min(pw.whisper_full_get_segment_t0(ctx, index) * TICK, duration)
+        end = min(max(pw.whisper_full_get_segment_t1(ctx, index) * TICK, start), duration)
+        tokens = []
+        for position in range(pw.whisper_full_n_tokens(ctx, index)):
+            data = pw.whisper_full_get_token_data(ctx, index, position)
+            if data.id < eot:  # ids from eot up are special: timestamps, language, task
+                text = pw.whisper_token_to_bytes(ctx, data.id)
+                tokens.append(Token(text, data.t0 * TICK, data.t1 * TICK, data.p))
+        if not word_timestamps:
+            tokens = spread_evenly(tokens, start, end)
+        words = merge_words(tokens, start, end)
+        if words:
+            segments.append(Segment(round(start, 3), round(end, 3), tuple(words)))
+    return tuple(segments)

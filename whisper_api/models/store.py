@@ -1,0 +1,75 @@
+"""Where models live on disk, and how a ``--model`` value becomes a file."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisper_api.errors import ModelNotFoundError
+from whisper_api.models.catalogue import BY_NAME, CatalogueModel
+
+FILE_PREFIX, FILE_SUFFIX = "ggml-", ".bin"
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    name: str
+    path: Path
+    size: int
+    catalogue: CatalogueModel | None
+
+
+def looks_like_path(spec: str) -> bool:
+    return spec.endswith(FILE_SUFFIX) or "/" in spec or "\\" in spec or spec.startswith(("~", "."))
+
+
+class ModelStore:
+    """The models folder: catalogue models as ``ggml-<name>.bin``, plus any other ``ggml-*.bin``."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.models_dir = models_dir
+
+    def path_for(self, name: str) -> Path:
+        entry = BY_NAME.get(name)
+        filename = entry.filename if entry else f"{FILE_PREFIX}{name}{FILE_SUFFIX}"
+        return self.models_dir / filename
+
+    def installed(self) -> list[InstalledModel]:
+        if not self.models_dir.is_dir():
+            return []
+        by_filename = {entry.filename: entry for entry in BY_NAME.values()}
+        found = []
+        for path in sorted(self.models_dir.glob(f"{FILE_PREFIX}*{FILE_SUFFIX}")):
+            entry = by_filename.get(path.name)
+            name = entry.name if entry else path.name[len(FILE_PREFIX):-len(FILE_SUFFIX)]
+            found.append(InstalledModel(name, path, path.stat().st_size, entry))
+        return found
+
+    def resolve(self, spec: str) -> Path:
+        """The model file for a name or path, or a one-line error saying how to get it."""
+        if looks_like_path(spec):
+            path = Path(spec).expanduser()
+            if not path.is_file():
+                raise ModelNotFoundError(f"model file not found: {path}")
+            return path
+        path = self.path_for(spec)
+        if path.is_file():
+            return path
+        if spec in BY_NAME:
+            raise ModelNotFoundError(
+                f"model '{spec}' is not installed; fetch it with: whisper-api models download {spec}"
+            )
+        raise ModelNotFoundError(f"unknown model '{spec}'{self._suggestion(spec)}; see: whisper-api models list")
+
+    def remove(self, name: str) -> Path:
+        path = self.path_for(name)
+        if not path.is_file():
+            raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
+        path.unlink()
+        return path
+
+    def _suggestion(self, spec: str) -> str:
+        names = list(BY_NAME) + [model.name for model in self.installed()]
+        close = difflib.get_close_matches(spec, names, n=1)
+        return f" (did you mean '{close[0]}'?)" if close else ""

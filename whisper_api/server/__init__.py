@@ -1,0 +1,1 @@
+"""The Deepgram-compatible HTTP server (Litestar + uvicorn)."""

@@ -1,0 +1,146 @@
+"""Settings, declared once: flags > ``WHISPER_API_*`` environment > config file > defaults.
+
+``WHISPER_API_HOME`` moves all user state (models, config); the config file is
+``$WHISPER_API_HOME/config.toml`` with the same names in lower case (``model = "small"``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from whisper_api.errors import SettingsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+ENV_PREFIX = "WHISPER_API_"
+CONFIG_FILENAME = "config.toml"
+FLAG, ENV, CONFIG, DEFAULT = "flag", "environment", "config file", "default"
+
+
+def _parse_path(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _parse_positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _default_threads() -> int:
+    # whisper.cpp's own default: more than 4 threads rarely helps on the CPU backend.
+    return min(4, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    help: str
+    parse: Callable[[str], Any]
+    default: Callable[[Mapping[str, Any]], Any]
+    """Computes the default from the settings resolved before this one (in declaration order)."""
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec("home", "Folder for all user state: models, config, database.", _parse_path,
+                lambda _: platformdirs.user_data_path("whisper-api")),
+    SettingSpec("models_dir", "Folder holding GGML model files.", _parse_path,
+                lambda resolved: resolved["home"] / "models"),
+    SettingSpec("model", "Default model: a catalogue name or a path to a .bin file.", str,
+                lambda _: "base.en"),
+    SettingSpec("threads", "CPU threads per transcription.", _parse_positive_int,
+                lambda _: _default_threads()),
+    SettingSpec("engine", "Speech engine: native (in-process whisper.cpp).", str, lambda _: "native"),
+    SettingSpec("models_url", "Base URL of a model mirror; default: each model's Hugging Face repository.",
+                str, lambda _: ""),
+    SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
+                lambda _: False),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    models_dir: Path
+    model: str
+    threads: int
+    engine: str
+    models_url: str
+    auto_download: bool
+    sources: Mapping[str, str]
+    """Where each value came from: flag, environment, config file or default."""
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / CONFIG_FILENAME
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc}") from exc
+    known = {spec.name for spec in SPECS} - {"home"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]!r} in {path}; known: {', '.join(sorted(known))}")
+    return data
+
+
+def _parse(spec: SettingSpec, raw: object, origin: str) -> Any:
+    if not isinstance(raw, str):
+        raw = str(raw).lower() if isinstance(raw, bool) else str(raw)
+    try:
+        return spec.parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"bad value {raw!r} for {spec.name} (from {origin}): {exc}") from exc
+
+
+def load_settings(
+    flags: Mapping[str, object | None] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting; ``flags`` holds command-line values (None = not given)."""
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    config: dict[str, Any] = {}
+    for spec in SPECS:
+        if flags.get(spec.name) is not None:
+            values[spec.name], sources[spec.name] = _parse(spec, flags[spec.name], FLAG), FLAG
+        elif environ.get(spec.env_var):
+            values[spec.name] = _parse(spec, environ[spec.env_var], spec.env_var)
+            sources[spec.name] = ENV
+        elif spec.name in config:
+            values[spec.name], sources[spec.name] = _parse(spec, config[spec.name], CONFIG), CONFIG
+        else:
+            values[spec.name], sources[spec.name] = spec.default(values), DEFAULT
+        if spec.name == "home":  # the config file lives in home, so it is read once home is known
+            config = _read_config_file(values["home"] / CONFIG_FILENAME)
+    return Settings(**values, sources=sources)
