@@ -111,6 +111,11 @@ def _fetch(client: httpx.Client, url: str, part: Path, expected: Expected,
                     done += len(data)
                     if progress:
                         progress(done, total)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ModelDownloadError(
+                f"cannot connect to {httpx.URL(url).host} ({exc}); check the network, "
+                "or set WHISPER_API_MODELS_URL to a mirror"
+            ) from exc
         except httpx.HTTPError as exc:
             raise ModelDownloadError(
                 f"download interrupted after {handle.tell() // (1 << 20)} MiB ({exc or type(exc).__name__}); "
