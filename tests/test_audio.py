@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +107,32 @@ def test_names_that_look_like_protocols_are_read_as_files(stereo_44k: Path, tmp_
     target = odd / "clip.wav"
     target.write_bytes(stereo_44k.read_bytes())
     assert decode_file(target).duration > 1.9
+
+
+def test_without_ffmpeg_on_path_the_bundled_one_decodes(stereo_44k: Path, tmp_path: Path) -> None:
+    """A pip-only install (no system ffmpeg) still decodes, with the imageio-ffmpeg binary."""
+    mp3 = convert(stereo_44k, tmp_path / "clip.mp3")
+    script = ("from whisper_api.audio import decode_file, find_ffmpeg; from pathlib import Path; "
+              f"print(find_ffmpeg()); print(decode_file(Path({str(mp3)!r})).duration)")
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PATH": str(tmp_path)},
+                            capture_output=True, text=True, check=True)
+    ffmpeg_path, duration = result.stdout.split()
+    assert "imageio_ffmpeg" in ffmpeg_path
+    assert abs(float(duration) - 2.0) < 0.1
+
+
+def test_long_recordings_hold_one_copy_of_the_decoded_audio(tmp_path: Path) -> None:
+    """30 minutes decode with peak memory about one float32 copy (115 MB), not several."""
+    flac = tmp_path / "long.flac"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=1800", "-ac", "1", str(flac))
+    script = (
+        "import resource, sys; from pathlib import Path; from whisper_api.audio import decode_file\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"audio = decode_file(Path({str(flac)!r}))\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(audio.samples.nbytes, (after - before) * 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    decoded_bytes, peak_growth = map(int, result.stdout.split())
+    assert decoded_bytes == 1800 * SAMPLE_RATE * 4
+    assert peak_growth < 1.3 * decoded_bytes
