@@ -6,7 +6,9 @@ MODEL ?= base.en
 # In a checkout, models live in ./models (git-ignored); installed packages use the platform data dir.
 export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
 
-.PHONY: install install-all demo test lint pytest bench clean
+CMAKE_ARGS ?=
+
+.PHONY: install install-all demo whisper-cli test lint pytest bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +24,12 @@ install-all: $(PY)
 demo: install
 	$(VENV)/bin/whisper-api transcribe samples/hello.ogg --model $(MODEL) --download --srt -o -
 
-## test: install everything, lint, type-check and run the test-suite
-test: install-all lint pytest
+## whisper-cli: build the cli engine's binary from the pinned source (cached per pin and flags)
+whisper-cli: install
+	$(VENV)/bin/whisper-api engine build $(foreach arg,$(CMAKE_ARGS),--cmake-arg=$(arg))
+
+## test: install everything, build whisper-cli, lint, type-check and run the test-suite
+test: install-all whisper-cli lint pytest
 
 lint:
 	$(VENV)/bin/ruff check whisper_api tests bench
@@ -36,6 +42,7 @@ pytest:
 
 bench: install-all
 	$(PY) bench/engine_overhead.py
+	$(PY) bench/engines.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

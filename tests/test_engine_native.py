@@ -21,13 +21,14 @@ from whisper_api.engine import EngineJob, create_engine
 from whisper_api.engine.native import NativeEngine
 from whisper_api.errors import EngineError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
+from whisper_api.settings import load_settings
 
 FAST = TranscribeOptions(temperature_fallback=False)
 
 
 @pytest.fixture(scope="module")
 def engine() -> NativeEngine:
-    created = create_engine("native")
+    created = create_engine("native", load_settings())
     assert isinstance(created, NativeEngine)
     return created
 
@@ -185,5 +186,5 @@ def test_vad_with_the_real_silero_model(engine: NativeEngine, micro_model: Path,
 
 
 def test_unknown_engine_names_the_known_ones() -> None:
-    with pytest.raises(InvalidOptionError, match="available: native"):
-        create_engine("nope")
+    with pytest.raises(InvalidOptionError, match="available: cli, native"):
+        create_engine("nope", load_settings())

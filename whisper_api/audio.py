@@ -151,3 +151,14 @@ def _read_float_wav(path: Path, name: str) -> FloatArray:
             if chunk_id == b"fmt ":
                 channels = struct.unpack("<H", body[2:4])[0]
     raise AudioDecodeError(f"{name}: ffmpeg output has no audio data")
+
+
+def write_float_wav(path: Path, samples: FloatArray) -> Path:
+    """Write mono 16 kHz float32 samples as an IEEE-float WAV: readers get the exact same values."""
+    data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, SAMPLE_RATE, SAMPLE_RATE * 4, 4, 32)  # format 3: IEEE float
+    with path.open("wb") as out:
+        out.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
+        out.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        out.write(b"data" + struct.pack("<I", len(data)) + data)
+    return path

@@ -32,7 +32,7 @@ class Transcriber:
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
         self.settings = settings or load_settings()
         self.models = ModelStore(self.settings.models_dir)
-        self.engine = engine or create_engine(self.settings.engine)
+        self.engine = engine or create_engine(self.settings.engine, self.settings)
 
     def __enter__(self) -> Transcriber:
         return self

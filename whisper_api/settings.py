@@ -74,7 +74,10 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: "base.en"),
     SettingSpec("threads", "CPU threads per transcription.", _parse_positive_int,
                 lambda _: _default_threads()),
-    SettingSpec("engine", "Speech engine: native (in-process whisper.cpp).", str, lambda _: "native"),
+    SettingSpec("engine", "Speech engine: native (whisper.cpp in-process) or cli (the whisper-cli binary).", str,
+                lambda _: "native"),
+    SettingSpec("whisper_cli", "Path of the whisper-cli binary for the cli engine; default: the built one, then PATH.",
+                str, lambda _: ""),
     SettingSpec("models_url", "Base URL of a model mirror; default: each model's Hugging Face repository.",
                 str, lambda _: ""),
     SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
@@ -89,6 +92,7 @@ class Settings:
     model: str
     threads: int
     engine: str
+    whisper_cli: str
     models_url: str
     auto_download: bool
     sources: Mapping[str, str]

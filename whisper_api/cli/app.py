@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from whisper_api import __version__
-from whisper_api.cli import config, models, transcribe
+from whisper_api.cli import config, engine, models, transcribe
 from whisper_api.errors import WhisperApiError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.command("transcribe")(transcribe.transcribe)
 app.command("config")(config.show_config)
 app.add_typer(models.app, name="models")
+app.add_typer(engine.app, name="engine")
 
 
 def _print_version(value: bool) -> None:

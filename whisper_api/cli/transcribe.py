@@ -61,6 +61,10 @@ def transcribe(
     download: Annotated[
         bool | None, typer.Option("--download/--no-download", help="Fetch a missing catalogue model first.")
     ] = None,
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="native (default) or cli.")] = None,
+    whisper_cli: Annotated[
+        str | None, typer.Option("--whisper-cli", help="whisper-cli binary for --engine cli.")
+    ] = None,
 ) -> None:
     """Transcribe audio or video files to text, JSON, SRT or WebVTT."""
     formats = [name for name, wanted in (("txt", txt), ("json", json_), ("srt", srt), ("vtt", vtt)) if wanted]
@@ -70,7 +74,8 @@ def transcribe(
     formats = formats or ["txt"]
     if to_stdout and len(formats) > 1:
         raise InvalidOptionError("printing to standard output takes one format; use -o DIR for several")
-    settings = load_settings({"model": model, "threads": threads, "auto_download": download})
+    settings = load_settings({"model": model, "threads": threads, "auto_download": download, "engine": engine,
+                              "whisper_cli": whisper_cli})
     options = TranscribeOptions(
         model=model, language=language, translate=translate, threads=threads, initial_prompt=prompt,
         beam_size=beam_size, temperature_fallback=not no_fallback, vad=vad, vad_model=vad_model,

@@ -8,16 +8,25 @@ from whisper_api.engine.base import (
     create_engine,
     engine_names,
     register_engine,
+    resolve_language,
 )
+from whisper_api.settings import Settings
 
 
-def _native() -> Engine:
+def _native(settings: Settings) -> Engine:
     from whisper_api.engine.native import NativeEngine  # loads the C extension only when used
 
     return NativeEngine()
 
 
+def _cli(settings: Settings) -> Engine:
+    from whisper_api.engine.whisper_cli import CliEngine
+
+    return CliEngine(settings.whisper_cli or None, home=settings.home)
+
+
 register_engine("native", _native)
+register_engine("cli", _cli)
 
 __all__ = [
     "Engine",
@@ -27,4 +36,5 @@ __all__ = [
     "create_engine",
     "engine_names",
     "register_engine",
+    "resolve_language",
 ]

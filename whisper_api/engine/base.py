@@ -10,12 +10,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from whisper_api.audio import FloatArray
 from whisper_api.errors import InvalidOptionError
 from whisper_api.options import TranscribeOptions
 from whisper_api.transcript import Segment
+
+if TYPE_CHECKING:
+    from whisper_api.settings import Settings
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction (0..1) of the audio decoded so far."""
@@ -54,7 +57,28 @@ class Engine(Protocol):
         """Free loaded models."""
 
 
-EngineFactory = Callable[[], Engine]
+def resolve_language(options: TranscribeOptions, multilingual: bool, known: Callable[[str], bool]) -> str:
+    """whisper.cpp's language value (a code or ``auto``), after checking the model can do what is asked.
+
+    ``known`` tells whether whisper.cpp knows a language code.
+    """
+    if not multilingual:
+        if options.translate:
+            raise InvalidOptionError("this model is English-only and cannot translate; use a multilingual model")
+        if not options.auto_language and options.language != "en":
+            raise InvalidOptionError(
+                f"this model is English-only; language '{options.language}' needs a multilingual model"
+            )
+        return "en"
+    if options.auto_language:
+        return "auto"
+    assert options.language is not None
+    if not known(options.language):
+        raise InvalidOptionError(f"unknown language '{options.language}'")
+    return options.language
+
+
+EngineFactory = Callable[["Settings"], Engine]
 _REGISTRY: dict[str, EngineFactory] = {}
 
 
@@ -66,9 +90,9 @@ def engine_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_engine(name: str) -> Engine:
+def create_engine(name: str, settings: Settings) -> Engine:
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise InvalidOptionError(f"unknown engine '{name}'; available: {', '.join(engine_names())}") from None
-    return factory()
+    return factory(settings)

@@ -16,10 +16,9 @@ import _pywhispercpp as pw
 
 from whisper_api.audio import SAMPLE_RATE
 from whisper_api.engine import whispercpp_log
-from whisper_api.engine.base import EngineJob, EngineResult
-from whisper_api.engine.tokens import Token, merge_words, spread_evenly
-from whisper_api.errors import EngineError, InvalidOptionError, TranscriptionCancelled
-from whisper_api.options import TranscribeOptions
+from whisper_api.engine.base import EngineJob, EngineResult, resolve_language
+from whisper_api.engine.tokens import Token, build_segment
+from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.transcript import Segment
 
 TICK = 0.01  # whisper.cpp times are in 10 ms ticks
@@ -98,7 +97,7 @@ class NativeEngine:
 
     def transcribe(self, job: EngineJob) -> EngineResult:
         model = self.model(job.model_path)
-        language = _language(job.options, model.multilingual)
+        language = resolve_language(job.options, model.multilingual, lambda code: pw.whisper_lang_id(code) >= 0)
         params = _full_params(job, language)
         with model.lock, whispercpp_log.capture() as lines:
             status = pw.whisper_full(model.ctx, params, job.audio, job.audio.size)
@@ -109,26 +108,9 @@ class NativeEngine:
                 raise EngineError(f"whisper.cpp failed (code {status}){': ' + detail[0] if detail else ''}")
             segments = _read_segments(model.ctx, job.audio.size / SAMPLE_RATE, job.options.word_timestamps)
             detected = pw.whisper_lang_str(pw.whisper_full_lang_id(model.ctx))
-        confidence = whispercpp_log.detected_language_probability(lines) if language == "auto" else None
+        logged = (text for _, text in lines)
+        confidence = whispercpp_log.detected_language_probability(logged) if language == "auto" else None
         return EngineResult(segments, detected or language, confidence)
-
-
-def _language(options: TranscribeOptions, multilingual: bool) -> str:
-    """whisper.cpp's language parameter, after checking the model can do what is asked."""
-    if not multilingual:
-        if options.translate:
-            raise InvalidOptionError("this model is English-only and cannot translate; use a multilingual model")
-        if not options.auto_language and options.language != "en":
-            raise InvalidOptionError(
-                f"this model is English-only; language '{options.language}' needs a multilingual model"
-            )
-        return "en"
-    if options.auto_language:
-        return "auto"
-    assert options.language is not None
-    if pw.whisper_lang_id(options.language) < 0:
-        raise InvalidOptionError(f"unknown language '{options.language}'")
-    return options.language
 
 
 def _full_params(job: EngineJob, language: str) -> Any:
@@ -168,17 +150,14 @@ def _read_segments(ctx: Any, duration: float, word_timestamps: bool) -> tuple[Se
     eot = pw.whisper_token_eot(ctx)
     segments = []
     for index in range(pw.whisper_full_n_segments(ctx)):
-        start = min(pw.whisper_full_get_segment_t0(ctx, index) * TICK, duration)
-        end = min(max(pw.whisper_full_get_segment_t1(ctx, index) * TICK, start), duration)
         tokens = []
         for position in range(pw.whisper_full_n_tokens(ctx, index)):
             data = pw.whisper_full_get_token_data(ctx, index, position)
             if data.id < eot:  # ids from eot up are special: timestamps, language, task
                 text = pw.whisper_token_to_bytes(ctx, data.id)
                 tokens.append(Token(text, data.t0 * TICK, data.t1 * TICK, data.p))
-        if not word_timestamps:
-            tokens = spread_evenly(tokens, start, end)
-        words = merge_words(tokens, start, end)
-        if words:
-            segments.append(Segment(round(start, 3), round(end, 3), tuple(words)))
+        segment = build_segment(pw.whisper_full_get_segment_t0(ctx, index) * TICK,
+                                pw.whisper_full_get_segment_t1(ctx, index) * TICK, tokens, duration, word_timestamps)
+        if segment is not None:
+            segments.append(segment)
     return tuple(segments)

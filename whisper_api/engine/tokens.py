@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from whisper_api.transcript import Word
+from whisper_api.transcript import Segment, Word
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +89,17 @@ def _clamp(words: list[Word], start: float, end: float) -> list[Word]:
         clamped.append(Word(word.text, round(word_start, 3), round(word_end, 3), word.confidence))
         floor = word_start
     return clamped
+
+
+def build_segment(start: float, end: float, tokens: Sequence[Token], duration: float,
+                  word_timestamps: bool) -> Segment | None:
+    """A Segment from one decoded segment's text tokens (None when it holds no words).
+
+    Times are clamped to the audio; without word timestamps, words share the segment evenly.
+    """
+    start = min(max(start, 0.0), duration)
+    end = min(max(end, start), duration)
+    if not word_timestamps:
+        tokens = spread_evenly(tokens, start, end)
+    words = merge_words(tokens, start, end)
+    return Segment(round(start, 3), round(end, 3), tuple(words)) if words else None

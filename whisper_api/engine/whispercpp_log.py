@@ -12,7 +12,7 @@ import atexit
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import _pywhispercpp as pw
@@ -58,8 +58,9 @@ def errors(lines: list[tuple[int, str]]) -> list[str]:
     return [text.strip() for level, text in lines if level == LEVEL_ERROR and text.strip()]
 
 
-def detected_language_probability(lines: list[tuple[int, str]]) -> float | None:
-    for _, text in lines:
+def detected_language_probability(texts: Iterable[str]) -> float | None:
+    """The probability whisper.cpp logged for the language it auto-detected (whisper-cli logs it too)."""
+    for text in texts:
         match = _DETECTED.search(text)
         if match:
             return float(match.group(2))

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""What a resident model buys: per-request cost of the cli engine (a new whisper-cli process per
+request: start-up, model load, decode) against the native engine with the model already loaded,
+on the same model file, audio and parameters.
+
+Models are real-size with random weights (../shared/tools/random_ggml_model.py); clips are 5 s and
+60 s cut from (or tiled from) ../shared/data/speech/jfk.wav. Median of interleaved runs.
+
+usage: bench/engines.py [--dims tiny base] [--runs 3] [--threads 2] [--whisper-cli PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from whisper_api.audio import SAMPLE_RATE, FloatArray, decode_file
+from whisper_api.engine import Engine, EngineJob
+from whisper_api.engine.native import NativeEngine
+from whisper_api.engine.whisper_cli import CliEngine
+from whisper_api.options import TranscribeOptions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OPTIONS = TranscribeOptions(language="en", temperature_fallback=False)
+
+
+def random_model(dims: str, folder: Path) -> Path:
+    tool, header = SHARED / "tools" / "random_ggml_model.py", SHARED / "models" / "for-tests-ggml-tiny.bin"
+    if not tool.is_file():
+        sys.exit(f"needs {tool} (the ../shared folder beside the checkout)")
+    out = folder / f"ggml-random-{dims}.bin"
+    subprocess.run([sys.executable, str(tool), str(header), str(out), "--dims", dims], check=True)
+    return out
+
+
+def clip(speech: FloatArray, seconds: int) -> FloatArray:
+    repeats = int(np.ceil(seconds * SAMPLE_RATE / speech.size))
+    return np.ascontiguousarray(np.tile(speech, repeats)[: seconds * SAMPLE_RATE])
+
+
+def per_request(engine: Engine, job: EngineJob) -> float:
+    start = time.perf_counter()
+    engine.transcribe(job)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dims", nargs="+", default=["tiny", "base"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--whisper-cli", default=None)
+    args = parser.parse_args()
+    speech = decode_file(SHARED / "data" / "speech" / "jfk.wav").mono()
+    native = NativeEngine()
+    cli = CliEngine(args.whisper_cli, home=Path(tempfile.gettempdir()))
+    print(f"whisper-cli: {cli.binary}; {args.threads} threads, greedy, no fallback, language en, "
+          f"median of {args.runs}")
+    print(f"{'model':6s} {'clip':>5s} {'native (resident)':>18s} {'cli (process)':>14s} {'cli/native':>11s} "
+          f"{'cli extra':>10s}")
+    with tempfile.TemporaryDirectory() as folder:
+        for dims in args.dims:
+            model = random_model(dims, Path(folder))
+            native.preload(model)
+            for seconds in (5, 60):
+                job = EngineJob(audio=clip(speech, seconds), model_path=model, options=OPTIONS, threads=args.threads)
+                per_request(native, job)  # warm-up: caches, first-call allocations
+                native_times, cli_times = [], []
+                for _ in range(args.runs):
+                    native_times.append(per_request(native, job))
+                    cli_times.append(per_request(cli, job))
+                a, b = statistics.median(native_times), statistics.median(cli_times)
+                print(f"{dims:6s} {seconds:4d}s {a:17.3f}s {b:13.3f}s {b / a:11.2f} {1000 * (b - a):8.0f}ms")
+            native.close()
+
+
+if __name__ == "__main__":
+    main()

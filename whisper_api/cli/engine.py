@@ -1,0 +1,52 @@
+"""``whisper-api engine``: what the engines are here, and building the whisper-cli binary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from whisper_api.cli.console import info, stdout
+from whisper_api.engine.info import cli_info, native_info
+from whisper_api.engine.whisper_cli_build import PIN, build_whisper_cli, default_bin_dir
+from whisper_api.errors import WhisperApiError
+from whisper_api.models.store import ModelStore
+from whisper_api.settings import load_settings
+
+app = typer.Typer(help="Inspect the speech engines and build whisper-cli.", no_args_is_help=True)
+
+
+@app.command("info")
+def show_info(
+    whisper_cli: Annotated[str | None, typer.Option("--whisper-cli", help="Path of a whisper-cli binary.")] = None,
+) -> None:
+    """Show which engines are available, their whisper.cpp versions, binaries and CPU features."""
+    settings = load_settings({"whisper_cli": whisper_cli})
+    try:
+        probe_model: Path | None = ModelStore(settings.models_dir).resolve(settings.model)
+    except WhisperApiError:
+        probe_model = None
+    table = Table(title=f"default engine: {settings.engine}", title_justify="left", show_lines=True)
+    for column in ("engine", "available", "whisper.cpp", "where", "CPU features"):
+        table.add_column(column, overflow="fold")
+    for engine in (native_info(), cli_info(settings, probe_model)):
+        table.add_row(engine.name, "yes" if engine.available else "no", engine.whisper_cpp, engine.location,
+                      engine.cpu_features)
+    stdout.print(table)
+
+
+@app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PIN.requirement}, "
+             f"whisper.cpp {PIN.whisper_cpp}); reuses a cached build of the same pin and flags.")
+def build(
+    cmake_arg: Annotated[list[str] | None, typer.Option("--cmake-arg", help="Extra CMake flag, e.g. -DGGML_CUDA=ON.")]
+    = None,
+    dest: Annotated[Path | None, typer.Option("--dest", help="Install folder (default: where the cli engine looks).")]
+    = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (default: cores).")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when a matching build exists.")] = False,
+) -> None:
+    settings = load_settings()
+    build_whisper_cli(dest or default_bin_dir(settings.home), cmake_arg or [], jobs, force=force, log=info)

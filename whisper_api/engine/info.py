@@ -1,0 +1,68 @@
+"""What each engine is on this machine: available or not, whisper.cpp version, binary, CPU features."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+
+from whisper_api.audio import write_float_wav
+from whisper_api.engine.whisper_cli import find_whisper_cli
+from whisper_api.engine.whisper_cli_build import PIN, read_stamp
+from whisper_api.errors import WhisperApiError
+from whisper_api.settings import Settings
+
+_SYSTEM_INFO = re.compile(r"system_info: .*?\| (.*)$")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    available: bool
+    whisper_cpp: str
+    location: str
+    cpu_features: str
+
+
+def native_info() -> EngineInfo:
+    try:
+        import _pywhispercpp as pw
+
+        package = version("pywhispercpp")
+    except (ImportError, PackageNotFoundError) as exc:
+        return EngineInfo("native", False, "-", f"pywhispercpp not importable: {exc}", "-")
+    whisper_cpp = PIN.whisper_cpp if package == PIN.version else f"unknown (pywhispercpp {package})"
+    return EngineInfo("native", True, whisper_cpp, f"pywhispercpp {package} (in-process)",
+                      str(pw.whisper_print_system_info()).strip())
+
+
+def cli_info(settings: Settings, probe_model: Path | None) -> EngineInfo:
+    """``probe_model``: run the binary on half a second of silence to read its CPU features."""
+    try:
+        binary = find_whisper_cli(settings.whisper_cli or None, settings.home)
+    except WhisperApiError as exc:
+        return EngineInfo("cli", False, "-", str(exc), "-")
+    stamp = read_stamp(binary)
+    whisper_cpp = str(stamp["whisper_cpp"]) if stamp else "unknown (not built by whisper-api)"
+    features = _probe_features(binary, probe_model) if probe_model else "unknown (install a model to probe)"
+    return EngineInfo("cli", True, whisper_cpp, str(binary), features)
+
+
+def _probe_features(binary: Path, model: Path) -> str:
+    with tempfile.TemporaryDirectory(prefix="whisper-api-probe-") as work:
+        wav = write_float_wav(Path(work) / "silence.wav", np.zeros(8000, np.float32))
+        try:
+            result = subprocess.run([str(binary), "-m", str(model), "-f", str(wav), "-t", "1"], capture_output=True,
+                                    text=True, errors="replace", timeout=120, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"unknown (probe failed: {exc})"
+    for line in result.stderr.splitlines():
+        match = _SYSTEM_INFO.search(line)
+        if match:
+            return match.group(1).strip()
+    return f"unknown (probe exited {result.returncode})"

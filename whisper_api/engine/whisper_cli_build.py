@@ -1,0 +1,148 @@
+"""Build ``whisper-cli`` from the pinned whisper.cpp source: the version the native engine runs.
+
+The source is the pywhispercpp source distribution (it carries the whole whisper.cpp tree),
+fetched with pip from the package index and checked against its SHA-256. Builds are cached
+outside the checkout, keyed by the pin and the CMake flags, so a rebuild happens only when
+either changes; the binary is then copied where the cli engine looks for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from whisper_api.errors import EngineError
+
+BINARY_NAME = "whisper-cli"
+STAMP_NAME = "whisper-cli.json"
+CHECKOUT_BIN = Path(__file__).resolve().parents[2] / "vendor" / "whisper.cpp" / "bin"
+
+
+@dataclass(frozen=True)
+class SourcePin:
+    package: str
+    version: str
+    sha256: str
+    whisper_cpp: str
+    """The whisper.cpp version inside that source (and inside the matching pywhispercpp wheels)."""
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    @property
+    def archive(self) -> str:
+        return f"{self.package}-{self.version}.tar.gz"
+
+    @property
+    def source_prefix(self) -> str:
+        return f"{self.package}-{self.version}/whisper.cpp/"
+
+
+PIN = SourcePin("pywhispercpp", "1.5.1", "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5", "1.8.5")
+
+# Static libraries make one self-contained binary that can be copied out of the build tree.
+BASE_CMAKE_ARGS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DWHISPER_BUILD_TESTS=OFF",
+                   "-DWHISPER_BUILD_SERVER=OFF", "-DWHISPER_SDL2=OFF")
+
+Log = Callable[[str], None]
+
+
+def default_bin_dir(home: Path) -> Path:
+    """``vendor/whisper.cpp/bin`` in a checkout, else ``$WHISPER_API_HOME/bin``."""
+    return CHECKOUT_BIN if CHECKOUT_BIN.parent.is_dir() else home / "bin"
+
+
+def build_key(cmake_args: Sequence[str]) -> str:
+    identity = json.dumps([PIN.requirement, PIN.sha256, list(cmake_args)])
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def read_stamp(binary: Path) -> dict[str, object] | None:
+    """What an installed binary was built from, if this module built it."""
+    try:
+        data = json.loads((binary.parent / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def build_whisper_cli(dest_dir: Path, cmake_args: Sequence[str] = (), jobs: int | None = None,
+                      cache_dir: Path | None = None, force: bool = False, log: Log = print) -> Path:
+    """Install whisper-cli into ``dest_dir``, building it only when no build of this pin and flags exists."""
+    key = build_key(cmake_args)
+    target = dest_dir / BINARY_NAME
+    stamp = read_stamp(target)
+    if not force and target.is_file() and stamp is not None and stamp.get("key") == key:
+        log(f"{target} is up to date ({PIN.requirement}, whisper.cpp {PIN.whisper_cpp})")
+        return target
+    cached = (cache_dir or platformdirs.user_cache_path("whisper-api") / "whisper-cli") / key
+    if force or not (cached / BINARY_NAME).is_file():
+        _build_into(cached, cmake_args, jobs or os.cpu_count() or 1, key, log)
+    else:
+        log(f"using the cached build in {cached}")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for name in (BINARY_NAME, STAMP_NAME):
+        _copy_atomically(cached / name, dest_dir / name)
+    log(f"installed {target}")
+    return target
+
+
+def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, log: Log) -> None:
+    with tempfile.TemporaryDirectory(prefix="whisper-cli-build-") as work_dir:
+        work = Path(work_dir)
+        source = _fetch_source(work, log)
+        build = work / "build"
+        log(f"building whisper-cli (whisper.cpp {PIN.whisper_cpp}) with {jobs} jobs; this takes a few minutes")
+        _run(["cmake", "-S", str(source), "-B", str(build), *BASE_CMAKE_ARGS, *cmake_args], "cmake configure")
+        _run(["cmake", "--build", str(build), "--target", BINARY_NAME, "--config", "Release", "-j", str(jobs)],
+             "cmake build")
+        binary = next(build.rglob(BINARY_NAME), None)
+        if binary is None:
+            raise EngineError("the build finished without producing whisper-cli")
+        cached.mkdir(parents=True, exist_ok=True)
+        _copy_atomically(binary, cached / BINARY_NAME)
+        stamp = {"key": key, "source": PIN.requirement, "sha256": PIN.sha256, "whisper_cpp": PIN.whisper_cpp,
+                 "cmake_args": [*BASE_CMAKE_ARGS, *cmake_args]}
+        (cached / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
+
+
+def _fetch_source(work: Path, log: Log) -> Path:
+    log(f"fetching the {PIN.requirement} source distribution")
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", PIN.package, "--quiet",
+          "-d", str(work), PIN.requirement], "pip download")
+    archive = work / PIN.archive
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest() if archive.is_file() else "missing"
+    if digest != PIN.sha256:
+        raise EngineError(f"{PIN.archive}: expected sha256 {PIN.sha256}, got {digest}")
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(PIN.source_prefix)]
+        for member in members:  # refuse anything that would land outside the work folder
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise EngineError(f"{PIN.archive}: unsafe path {member.name}")
+        tar.extractall(work / "src", members=members)
+    return work / "src" / PIN.source_prefix
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise EngineError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    temporary = target.with_name(f".{target.name}.tmp")
+    shutil.copy2(source, temporary)
+    temporary.replace(target)
