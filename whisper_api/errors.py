@@ -41,3 +41,11 @@ class EngineError(WhisperApiError):
 
 class TranscriptionCancelled(WhisperApiError):
     """A transcription stopped because its caller asked it to."""
+
+
+class KeyStoreError(WhisperApiError):
+    """The API key database cannot be opened or written, or a request to it makes no sense."""
+
+
+class KeyNotFoundError(KeyStoreError):
+    """No key has the given id."""

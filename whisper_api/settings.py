@@ -80,6 +80,8 @@ SPECS: tuple[SettingSpec, ...] = (
                 str, lambda _: ""),
     SettingSpec("models_url", "Base URL of a model mirror; default: each model's Hugging Face repository.",
                 str, lambda _: ""),
+    SettingSpec("database_url", "SQLAlchemy URL of the API key database; default: SQLite in home.", str,
+                lambda resolved: f"sqlite:///{resolved['home'] / 'whisper-api.db'}"),
     SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
                 lambda _: False),
 )
@@ -94,6 +96,7 @@ class Settings:
     engine: str
     whisper_cli: str
     models_url: str
+    database_url: str
     auto_download: bool
     sources: Mapping[str, str]
     """Where each value came from: flag, environment, config file or default."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from whisper_api import __version__
-from whisper_api.cli import config, engine, models, transcribe
+from whisper_api.cli import config, engine, keys, models, transcribe
 from whisper_api.errors import WhisperApiError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("transcribe")(transcribe.transcribe)
 app.command("config")(config.show_config)
 app.add_typer(models.app, name="models")
 app.add_typer(engine.app, name="engine")
+app.add_typer(keys.app, name="keys")
 
 
 def _print_version(value: bool) -> None:
