@@ -172,19 +172,12 @@ class KeyStore:
             return [ApiKey.of(row) for row in rows]
 
     def get(self, key_id: str) -> ApiKey:
-        key_id = _id_of(key_id)
         with self._session() as session:
-            row = session.get(ApiKeyRow, key_id)
-            if row is None:
-                raise KeyNotFoundError(f"no key with id '{key_id}'")
-            return ApiKey.of(row)
+            return ApiKey.of(_row(session, key_id))
 
     def revoke(self, key_id: str) -> ApiKey:
-        key_id = _id_of(key_id)
         with self._session() as session:
-            row = session.get(ApiKeyRow, key_id)
-            if row is None:
-                raise KeyNotFoundError(f"no key with id '{key_id}'")
+            row = _row(session, key_id)
             if row.revoked_at is None:
                 row.revoked_at = self.clock()
                 session.add(row)
@@ -268,6 +261,14 @@ def _create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
         raise KeyStoreError(f"cannot create the key database {path}: {exc.strerror} ({exc.filename})") from exc
+
+
+def _row(session: Session, text: str) -> ApiKeyRow:
+    key_id = _id_of(text)
+    row = session.get(ApiKeyRow, key_id)
+    if row is None:
+        raise KeyNotFoundError(f"no key with id '{key_id}'")
+    return row
 
 
 def _id_of(text: str) -> str:
