@@ -66,6 +66,18 @@ class DecodedAudio:
         return np.ascontiguousarray(self.samples.mean(axis=1, dtype=np.float32))
 
 
+@dataclass(frozen=True)
+class RawFormat:
+    """Headerless audio: the ffmpeg sample format (s16le, s32le, f32le, mulaw, alaw), rate and channels."""
+
+    sample_format: str
+    sample_rate: int
+    channels: int = 1
+
+    def input_options(self) -> list[str]:
+        return ["-f", self.sample_format, "-ar", str(self.sample_rate), "-ac", str(self.channels)]
+
+
 @cache
 def find_ffmpeg() -> str:
     """The system ffmpeg when there is one, else the binary bundled in the imageio-ffmpeg wheel."""
@@ -80,8 +92,10 @@ def find_ffmpeg() -> str:
         raise AudioDecodeError("ffmpeg not found: install it (apt install ffmpeg) or imageio-ffmpeg") from exc
 
 
-def decode_file(path: Path, *, mono: bool = True, name: str | None = None) -> DecodedAudio:
-    """Decode a local file; ``name`` is how errors refer to it (default: the path)."""
+def decode_file(
+    path: Path, *, mono: bool = True, name: str | None = None, raw: RawFormat | None = None
+) -> DecodedAudio:
+    """Decode a local file; ``name`` is how errors refer to it (default: the path); ``raw`` for headerless audio."""
     name = name or str(path)
     if not path.is_file():
         raise AudioDecodeError(f"{name}: no such file")
@@ -89,7 +103,7 @@ def decode_file(path: Path, *, mono: bool = True, name: str | None = None) -> De
         raise AudioDecodeError(f"{name}: file is empty")
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"
-        stderr = _run_ffmpeg(path, wav, mono, name)
+        stderr = _run_ffmpeg(path, wav, mono, name, raw)
         samples = _read_float_wav(wav, name)
     if samples.shape[0] == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
@@ -106,9 +120,9 @@ def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>")
         return decode_file(spooled, mono=mono, name=name)
 
 
-def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str) -> str:
+def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat | None) -> str:
     command = [
-        find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error",
+        find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", *(raw.input_options() if raw else []),
         # "file:" stops names like "http://x" or "concat:a|b" being read as protocols, and the
         # whitelist stops playlists inside the input from reaching the network.
         "-protocol_whitelist", "file", "-i", f"file:{source.resolve()}",

@@ -38,6 +38,13 @@ def _parse_positive_int(text: str) -> int:
     return value
 
 
+def _parse_non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -82,6 +89,22 @@ SPECS: tuple[SettingSpec, ...] = (
                 str, lambda _: ""),
     SettingSpec("database_url", "SQLAlchemy URL of the API key database; default: SQLite in home.", str,
                 lambda resolved: f"sqlite:///{resolved['home'] / 'whisper-api.db'}"),
+    SettingSpec("host", "Server: address to listen on.", str, lambda _: "127.0.0.1"),
+    SettingSpec("port", "Server: TCP port.", _parse_positive_int, lambda _: 7860),
+    SettingSpec("workers", "Server: transcriptions run at once, each with its own loaded model.", _parse_positive_int,
+                lambda _: 1),
+    SettingSpec("queue_size", "Server: requests that may wait for a worker before 429.", _parse_non_negative_int,
+                lambda _: 16),
+    SettingSpec("max_upload_mb", "Server: largest request body or URL download, in MB.", _parse_positive_int,
+                lambda _: 2048),
+    SettingSpec("max_audio_minutes", "Server: longest audio accepted, in minutes.", _parse_positive_int,
+                lambda _: 600),
+    SettingSpec("request_timeout", "Server: seconds a transcription may take before 504.", _parse_positive_int,
+                lambda _: 3600),
+    SettingSpec("allowed_hosts", "Server: host names or CIDR ranges that url sources may reach although "
+                "private (comma-separated).", str, lambda _: ""),
+    SettingSpec("no_auth", "Server: accept requests without an API key (local development only).", _parse_bool,
+                lambda _: False),
     SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
                 lambda _: False),
 )
@@ -97,6 +120,15 @@ class Settings:
     whisper_cli: str
     models_url: str
     database_url: str
+    host: str
+    port: int
+    workers: int
+    queue_size: int
+    max_upload_mb: int
+    max_audio_minutes: int
+    request_timeout: int
+    allowed_hosts: str
+    no_auth: bool
     auto_download: bool
     sources: Mapping[str, str]
     """Where each value came from: flag, environment, config file or default."""

@@ -1,0 +1,65 @@
+"""A real ``whisper-api serve`` process on 127.0.0.1, for tests that talk HTTP to it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    url: str
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def run_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+    port = free_port()
+    log = home / f"server-{port}.log"
+    environment = {**os.environ, "WHISPER_API_HOME": str(home), **(env or {})}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "whisper_api", "serve", "--port", str(port), *args],
+                                   stdout=out, stderr=subprocess.STDOUT, env=environment)
+    server = RunningServer(f"http://127.0.0.1:{port}", log)
+    try:
+        _wait_ready(server, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(server: RunningServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not become ready:\n{server.log_text()}")

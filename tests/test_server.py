@@ -1,0 +1,306 @@
+"""The Deepgram-compatible server, as a real process, with the official SDK and raw HTTP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import jwt
+import numpy as np
+import pytest
+from deepgram import DeepgramClient
+from deepgram.environment import DeepgramClientEnvironment
+
+from tests.support.audio_files import convert, noise, speechlike, write_wav
+from tests.support.http_server import ServedFiles, serve
+from tests.support.server import RunningServer, run_server
+from whisper_api.keys import KeyStore
+from whisper_api.settings import load_settings
+
+
+@dataclass(frozen=True)
+class Keys:
+    listen: str
+    admin: str
+    revoked: str
+    expired: str
+
+
+@dataclass(frozen=True)
+class Setup:
+    server: RunningServer
+    keys: Keys
+    home: Path
+    wav: bytes
+    stereo: bytes
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, micro_model: Path) -> Iterator[Setup]:
+    home = tmp_path_factory.mktemp("server-home")
+    (home / "models").mkdir()
+    shutil.copyfile(micro_model, home / "models" / "ggml-micro.bin")
+    store = KeyStore(f"sqlite:///{home / 'whisper-api.db'}")
+    listen, admin, revoked = (store.create(name, scopes)[1].text
+                              for name, scopes in (("l", ("listen",)), ("a", ("admin",)), ("r", ("listen",))))
+    store.revoke(revoked[3:15])
+    past = datetime.now(timezone.utc) - timedelta(days=2)
+    expired = KeyStore(f"sqlite:///{home / 'whisper-api.db'}", clock=lambda: past).create(
+        "e", expires_at=past + timedelta(days=1))[1].text
+    audio = tmp_path_factory.mktemp("server-audio")
+    wav = write_wav(audio / "clip.wav", [speechlike()]).read_bytes()
+    stereo = write_wav(audio / "stereo.wav", [speechlike(seed=1), noise(10.0, seed=7)]).read_bytes()
+    env = {"WHISPER_API_MAX_UPLOAD_MB": "5", "WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32",
+           "WHISPER_API_QUEUE_SIZE": "1", "WHISPER_API_THREADS": "2"}
+    with run_server(home, "--model", "micro", env=env) as server:
+        yield Setup(server, Keys(listen, admin, revoked, expired), home, wav, stereo)
+
+
+def client(setup: Setup, key: str | None = None, token: str | None = None) -> DeepgramClient:
+    env = DeepgramClientEnvironment(base=setup.server.url, production=setup.server.url.replace("http", "ws"),
+                                    agent=setup.server.url.replace("http", "ws"), agent_rest=setup.server.url)
+    if token:
+        return DeepgramClient(access_token=token, environment=env)
+    return DeepgramClient(api_key=key or setup.keys.listen, environment=env)
+
+
+def post(setup: Setup, body: bytes | None = None, key: str | None = "listen", query: str = "",
+         **kwargs: object) -> httpx.Response:
+    headers = {"Authorization": f"Token {getattr(setup.keys, key)}"} if key else {}
+    headers.update(kwargs.pop("headers", {}))  # type: ignore[arg-type]
+    kwargs.setdefault("timeout", 120)
+    return httpx.post(f"{setup.server.url}/v1/listen{query}", content=body, headers=headers,
+                      **kwargs)  # type: ignore[arg-type]
+
+
+def assert_healthy(setup: Setup) -> None:
+    assert httpx.get(f"{setup.server.url}/healthz").json() == {"status": "ok"}
+
+
+# -- the official SDK ------------------------------------------------------------------------------
+
+def test_sdk_transcribe_file_parses_into_the_response_type(setup: Setup) -> None:
+    response = client(setup).listen.v1.media.transcribe_file(request=setup.wav, model="nova-3", smart_format=True)
+    assert type(response).__name__ == "ListenV1Response"
+    metadata = response.metadata
+    for field in ("request_id", "sha256", "created", "duration", "channels", "models", "model_info"):
+        assert getattr(metadata, field) is not None, field
+    assert metadata.duration == 10.0 and metadata.channels == 1
+    alternative = response.results.channels[0].alternatives[0]
+    assert alternative.transcript is not None and alternative.words is not None
+
+
+def test_sdk_transcribe_url_from_a_trusted_local_host(setup: Setup) -> None:
+    with serve(ServedFiles({"/clip.wav": setup.wav})) as url:
+        response = client(setup).listen.v1.media.transcribe_url(url=f"{url}/clip.wav", punctuate=True)
+    assert type(response).__name__ == "ListenV1Response"
+    assert response.metadata.duration == 10.0
+
+
+def test_sdk_temporary_token_works_as_access_token(setup: Setup) -> None:
+    grant = client(setup).auth.v1.tokens.grant(ttl_seconds=60)
+    assert grant.expires_in == 60 and grant.access_token
+    response = client(setup, token=grant.access_token).listen.v1.media.transcribe_file(request=setup.wav)
+    assert type(response).__name__ == "ListenV1Response"
+
+
+def test_sdk_lists_models(setup: Setup) -> None:
+    models = client(setup).manage.v1.models.list()
+    assert [model.name for model in models.stt] == ["micro"]
+    assert "en" in models.stt[0].languages
+
+
+# -- errors, as raw requests ---------------------------------------------------------------------
+
+def expired_token(setup: Setup) -> str:
+    secret = bytes.fromhex((setup.home / "server-secret").read_text())
+    now = datetime.now(timezone.utc)
+    return jwt.encode({"sub": setup.keys.listen[3:15], "scope": "listen", "iat": now - timedelta(minutes=5),
+                       "exp": now - timedelta(minutes=1)}, secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "err_code"),
+    [
+        ("no auth", 401, "INVALID_AUTH"),
+        ("bad key", 401, "INVALID_AUTH"),
+        ("revoked key", 401, "INVALID_AUTH"),
+        ("expired key", 401, "INVALID_AUTH"),
+        ("expired temporary token", 401, "INVALID_AUTH"),
+        ("corrupt audio", 400, "Bad Request"),
+        ("zero bytes", 400, "Bad Request"),
+        ("bad json", 400, "Bad Request"),
+        ("json without url", 400, "Bad Request"),
+        ("private network url", 400, "Bad Request"),
+        ("oversized body", 413, "PAYLOAD_TOO_LARGE"),
+        ("unknown model", 400, "Bad Request"),
+        ("unknown language", 400, "Bad Request"),
+        ("bad boolean", 400, "INVALID_QUERY_PARAMETER"),
+    ],
+)
+def test_error_cases(setup: Setup, case: str, status: int, err_code: str) -> None:
+    json_headers = {"Content-Type": "application/json"}
+    requests = {
+        "no auth": lambda: post(setup, setup.wav, key=None),
+        "bad key": lambda: post(setup, setup.wav, key=None, headers={"Authorization": "Token wa_nope"}),
+        "revoked key": lambda: post(setup, setup.wav, key="revoked"),
+        "expired key": lambda: post(setup, setup.wav, key="expired"),
+        "expired temporary token": lambda: post(setup, setup.wav, key=None,
+                                                headers={"Authorization": f"bearer {expired_token(setup)}"}),
+        "corrupt audio": lambda: post(setup, b"\x00garbage" * 500),
+        "zero bytes": lambda: post(setup, b""),
+        "bad json": lambda: post(setup, b"{not json", headers=json_headers),
+        "json without url": lambda: post(setup, b'{"link": "x"}', headers=json_headers),
+        "private network url": lambda: post(setup, b'{"url": "http://[::1]:9/a.wav"}', headers=json_headers),
+        "oversized body": lambda: post(setup, b"\x00" * 6_000_000),
+        "unknown model": lambda: post(setup, setup.wav, query="?model=tiny-unheard-of"),
+        "unknown language": lambda: post(setup, setup.wav, query="?language=xx"),
+        "bad boolean": lambda: post(setup, setup.wav, query="?punctuate=maybe"),
+    }
+    response = requests[case]()
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["err_code"] == err_code and body["err_msg"]
+    assert body["request_id"] == response.headers["dg-request-id"]
+    assert_healthy(setup)
+
+
+def test_private_url_error_says_why(setup: Setup) -> None:
+    response = post(setup, b'{"url": "http://10.11.12.13/a.wav"}', headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "private or local address" in response.json()["err_msg"]
+
+
+def test_unknown_parameters_are_ignored(setup: Setup) -> None:
+    response = post(setup, setup.wav, query="?tier=nova&alternatives=2&no_delay=true&summarize=v2&topics=true")
+    assert response.status_code == 200
+
+
+def test_unknown_routes_are_json_404(setup: Setup) -> None:
+    response = httpx.get(f"{setup.server.url}/v1/nothing-here")
+    assert response.status_code == 404 and response.json()["err_code"] == "NOT_FOUND"
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+def listen_json(setup: Setup, query: str, body: bytes | None = None) -> dict:  # type: ignore[type-arg]
+    response = post(setup, body or setup.wav, query=query)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_punctuate_and_smart_format_switch_punctuated_words(setup: Setup) -> None:
+    plain_words = listen_json(setup, "")["results"]["channels"][0]["alternatives"][0]["words"]
+    assert all("punctuated_word" not in word for word in plain_words)
+    for flag in ("punctuate", "smart_format"):
+        words = listen_json(setup, f"?{flag}=true")["results"]["channels"][0]["alternatives"][0]["words"]
+        assert all("punctuated_word" in word for word in words)
+
+
+def test_utterances_paragraphs_search_replace_tags(setup: Setup) -> None:
+    body = listen_json(setup, "?utterances=true&paragraphs=true&search=hello&replace=a:b&tag=one&tag=two"
+                              "&extra=team:asr&detect_language=true")
+    assert isinstance(body["results"]["utterances"], list)
+    channel = body["results"]["channels"][0]
+    assert "paragraphs" in channel["alternatives"][0]
+    assert channel["search"][0]["query"] == "hello"
+    assert channel["detected_language"]
+    assert body["metadata"]["tags"] == ["one", "two"] and body["metadata"]["extra"] == {"team": "asr"}
+
+
+def test_multichannel_on_a_stereo_file(setup: Setup) -> None:
+    body = listen_json(setup, "?multichannel=true&utterances=true", setup.stereo)
+    assert body["metadata"]["channels"] == 2
+    assert len(body["results"]["channels"]) == 2
+
+
+def test_headerless_linear16_with_encoding_and_sample_rate(setup: Setup) -> None:
+    pcm = (np.clip(speechlike(), -1, 1) * 32767).astype("<i2").tobytes()
+    body = listen_json(setup, "?encoding=linear16&sample_rate=16000&channels=1", pcm)
+    assert body["metadata"]["duration"] == 10.0
+
+
+def test_chunked_upload_without_content_length(setup: Setup) -> None:
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(setup.wav), 4096):
+            yield setup.wav[start:start + 4096]
+
+    response = post(setup, chunks())  # type: ignore[arg-type]
+    assert response.status_code == 200
+    assert response.json()["metadata"]["duration"] == 10.0
+
+
+def test_sha256_and_usage_are_recorded(setup: Setup) -> None:
+    import hashlib
+
+    store = KeyStore(f"sqlite:///{setup.home / 'whisper-api.db'}")
+    before = store.get(setup.keys.admin[3:15]).requests
+    body = post(setup, setup.wav, key="admin").json()
+    assert body["metadata"]["sha256"] == hashlib.sha256(setup.wav).hexdigest()
+    used = store.get(setup.keys.admin[3:15])
+    assert used.requests == before + 1 and used.audio_seconds >= 10.0
+
+
+# -- overload and disconnects --------------------------------------------------------------------
+
+def long_opus(setup: Setup, seconds: float) -> bytes:
+    """Minutes of noise, compressed to stay under the server's 5 MB upload limit."""
+    wav = write_wav(setup.home / f"long-{seconds:g}.wav", [noise(seconds, seed=int(seconds))])
+    return convert(wav, wav.with_suffix(".ogg"), "-c:a", "libopus", "-b:a", "16k").read_bytes()
+
+
+def test_overload_gives_429_with_retry_after_and_no_5xx(setup: Setup) -> None:
+    long_clip = long_opus(setup, 45.0)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=300) as http:
+            headers = {"Authorization": f"Token {setup.keys.listen}"}
+            return await asyncio.gather(*(http.post(f"{setup.server.url}/v1/listen", content=long_clip,
+                                                    headers=headers) for _ in range(5)))
+
+    responses = asyncio.run(burst())
+    statuses = sorted(response.status_code for response in responses)
+    assert 429 in statuses and 200 in statuses
+    assert all(status in (200, 429) for status in statuses)
+    for response in responses:
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) >= 1
+            assert response.json()["err_code"] == "TOO_MANY_REQUESTS"
+
+
+def test_a_client_that_disconnects_cancels_its_job(setup: Setup) -> None:
+    long_clip = long_opus(setup, 600.0)
+    with pytest.raises(httpx.ReadTimeout):
+        post(setup, long_clip, timeout=httpx.Timeout(60, read=3))
+    deadline = time.monotonic() + 60
+    while " 499 " not in setup.server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert " 499 " in setup.server.log_text()
+    assert post(setup, setup.wav).status_code == 200  # the worker is free again
+
+
+def test_readiness_and_the_startup_line(setup: Setup) -> None:
+    assert httpx.get(f"{setup.server.url}/readyz").json()["status"] == "ready"
+    log = setup.server.log_text()
+    assert "whisper-api serving on http://127.0.0.1:" in log and "model: micro" in log and "auth: API keys" in log
+    for key in (setup.keys.listen, setup.keys.admin):
+        assert key[15:] not in log  # no secret in any log line
+
+
+def test_the_default_model_must_exist_before_serving(tmp_path: Path) -> None:
+    from tests.support.cli import run_cli
+
+    result = run_cli("serve", "--port", "1", env={"WHISPER_API_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "whisper-api models download base.en" in result.stderr.decode()
+
+
+def test_settings_know_the_server_defaults() -> None:
+    settings = load_settings()
+    assert (settings.host, settings.port, settings.workers, settings.no_auth) == ("127.0.0.1", 7860, 1, False)

@@ -1,0 +1,47 @@
+"""``whisper-api serve``: the Deepgram-compatible server (Litestar on uvicorn)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from whisper_api.cli.console import info, warn
+from whisper_api.errors import WhisperApiError
+from whisper_api.models import ModelStore
+from whisper_api.settings import load_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address to listen on (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", min=1, max=65535, help="TCP port (default 7860).")]
+    = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Default model; Deepgram model names map to it.")]
+    = None,
+    engine: Annotated[str | None, typer.Option("--engine", "-e", help="native (default) or cli.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
+                                                help="Transcriptions at once, each with its own model copy.")] = None,
+    no_auth: Annotated[bool | None, typer.Option("--no-auth", help="Accept requests without a key (development).")]
+    = None,
+) -> None:
+    """Start the Deepgram-compatible server: POST /v1/listen, /v1/models, /v1/auth/grant."""
+    try:
+        import uvicorn
+
+        from whisper_api.server.app import create_app
+    except ImportError:
+        raise WhisperApiError("the server needs its extra: pip install 'whisper-api[server]'") from None
+    settings = load_settings({"host": host, "port": port, "model": model, "engine": engine, "workers": workers,
+                              "no_auth": no_auth})
+    ModelStore(settings.models_dir).resolve(settings.model)  # a missing model stops us here, not at first request
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    auth = "OFF (--no-auth): anyone who can reach the port can use it" if settings.no_auth else (
+        f"API keys from {app.state.server.store.display_url}")
+    if settings.no_auth:
+        warn("authentication is off: every request is accepted without a key")
+    info(f"whisper-api serving on http://{settings.host}:{settings.port}  model: {settings.model}  "
+         f"engine: {settings.engine}  workers: {settings.workers}  auth: {auth}")
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",
+                timeout_graceful_shutdown=10)

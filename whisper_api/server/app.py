@@ -1,0 +1,100 @@
+"""The Litestar application: routes, error rendering, access log, start-up and shut-down."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp
+
+from whisper_api.errors import WhisperApiError
+from whisper_api.server.errors import ApiError, from_core
+from whisper_api.server.listen import ClientGone, listen
+from whisper_api.server.management import get_model, grant, healthz, list_models, readyz
+from whisper_api.server.requests import request_id
+from whisper_api.server.state import ServerState
+from whisper_api.settings import Settings
+
+access_log = logging.getLogger("whisper_api.server.access")
+logger = logging.getLogger("whisper_api.server")
+
+
+def _render(request: Request[Any, Any, Any], error: ApiError) -> Response[dict[str, str]]:
+    rid = request_id(request)
+    return Response({"err_code": error.err_code, "err_msg": error.err_msg, "request_id": rid},
+                    status_code=error.status, headers={"dg-request-id": rid, **error.headers})
+
+
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[dict[str, str]]:
+    return _render(request, exc)
+
+
+def _core_error(request: Request[Any, Any, Any], exc: WhisperApiError) -> Response[dict[str, str]]:
+    return _render(request, from_core(exc))
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:
+    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+    code = codes.get(exc.status_code, "Bad Request" if exc.status_code == 400 else "ERROR")
+    return _render(request, ApiError(exc.status_code, code, str(exc.detail)))
+
+
+def _client_gone(request: Request[Any, Any, Any], exc: ClientGone) -> Response[dict[str, str]]:
+    return _render(request, ApiError(499, "CLIENT_CLOSED_REQUEST", "The client closed the request."))
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    logger.exception("unexpected error in %s %s", request.method, request.url.path)
+    return _render(request, ApiError(500, "INTERNAL_SERVER_ERROR", "Unexpected server error."))
+
+
+def access_logger(app: ASGIApp) -> ASGIApp:
+    """One log line per request: request id, method, path (no query), status, time, caller-free."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started, status = time.monotonic(), 0
+
+        async def send_wrapper(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            rid = scope.get("state", {}).get("request_id", "-")
+            access_log.info("%s %s %s %d %.3fs", rid, scope["method"], scope["path"], status,
+                            time.monotonic() - started)
+
+    return middleware
+
+
+def create_app(settings: Settings) -> Litestar:
+    server_state = ServerState.create(settings)
+
+    async def start_loading(app: Litestar) -> None:
+        app.state.loader = asyncio.create_task(server_state.load_models())
+
+    async def shut_down(app: Litestar) -> None:
+        await asyncio.to_thread(server_state.close)
+
+    return Litestar(
+        route_handlers=[listen, grant, list_models, get_model, healthz, readyz],
+        dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
+        exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
+                            ClientGone: _client_gone, Exception: _unexpected},
+        middleware=[access_logger],
+        on_startup=[start_loading],
+        on_shutdown=[shut_down],
+        state=State({"server": server_state}),
+    )

@@ -1,0 +1,103 @@
+"""Who is calling: API keys from the key store, and short-lived tokens from ``/v1/auth/grant``.
+
+``Authorization: Token <key>`` carries a key; ``Bearer <jwt>`` a temporary token (both in any
+case, since the Python SDK sends ``bearer``). Tokens are HS256 JWTs signed with a secret kept in
+``$WHISPER_API_HOME/server-secret``; a token stops working as soon as the key that granted it is
+revoked or expires, because every check also reads the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import jwt
+
+from whisper_api.errors import KeyNotFoundError
+from whisper_api.keys import KeyStore, utc_now
+from whisper_api.server.errors import ApiError, bad_request, forbidden, invalid_auth
+
+DEFAULT_TTL, MAX_TTL = 30, 3600
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str | None
+    """None when authentication is off."""
+    scopes: tuple[str, ...]
+    temporary: bool = False
+
+
+ANONYMOUS = Caller(None, ("listen", "admin"))
+
+
+def load_secret(home: Path) -> bytes:
+    """The signing secret, created once (mode 600) and kept across restarts."""
+    path = home / "server-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:  # another server process made it first
+            pass
+        else:
+            with os.fdopen(handle, "w") as out:
+                out.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+class Authenticator:
+    def __init__(self, store: KeyStore | None, secret: bytes) -> None:
+        self.store = store
+        """None means authentication is off (--no-auth)."""
+        self.secret = secret
+
+    async def caller(self, authorization: str | None, scope: str, allow_temporary: bool = True) -> Caller:
+        if self.store is None:
+            return ANONYMOUS
+        scheme, _, credential = (authorization or "").strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme == "token":
+            verification = await self.store.verify_async(credential.strip(), scope)
+            if verification.reason == "scope":
+                raise forbidden()
+            if not verification.ok or verification.key is None:
+                raise invalid_auth()
+            return Caller(verification.key.id, verification.key.scopes)
+        if scheme == "bearer" and allow_temporary:
+            return await self._temporary(credential.strip(), scope)
+        raise invalid_auth()
+
+    async def _temporary(self, token: str, scope: str) -> Caller:
+        assert self.store is not None
+        try:
+            claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        except jwt.PyJWTError:
+            raise invalid_auth() from None
+        if scope not in str(claims.get("scope", "")).split():
+            raise forbidden()
+        try:
+            key = await asyncio.to_thread(self.store.get, str(claims["sub"]))
+        except KeyNotFoundError:
+            raise invalid_auth() from None
+        if key.status(utc_now()) != "active":
+            raise invalid_auth()
+        return Caller(key.id, ("listen",), temporary=True)
+
+    def grant(self, caller: Caller, ttl_seconds: object) -> dict[str, object]:
+        """A token for listening only, valid ``ttl_seconds`` (1..3600, default 30)."""
+        if caller.temporary:
+            raise ApiError(403, "INSUFFICIENT_PERMISSIONS", "Temporary tokens cannot grant tokens.")
+        ttl = DEFAULT_TTL if ttl_seconds is None else ttl_seconds
+        if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not 1 <= ttl <= MAX_TTL:
+            raise bad_request(f"Bad Request: ttl_seconds must be a number from 1 to {MAX_TTL}.")
+        now = utc_now()
+        claims = {"sub": caller.key_id or "anonymous", "scope": "listen", "iat": now,
+                  "exp": now + timedelta(seconds=ttl), "jti": str(uuid.uuid4())}
+        return {"access_token": jwt.encode(claims, self.secret, algorithm=ALGORITHM), "expires_in": ttl}

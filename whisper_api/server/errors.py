@@ -1,0 +1,55 @@
+"""HTTP errors in Deepgram's shape: ``{"err_code", "err_msg", "request_id"}`` with the right status.
+
+The SDKs retry 5xx, 408, 409 and 429, so a failure that a retry cannot fix is never a 5xx.
+"""
+
+from __future__ import annotations
+
+from whisper_api.errors import (
+    AudioDecodeError,
+    InvalidOptionError,
+    KeyStoreError,
+    ModelNotFoundError,
+    WhisperApiError,
+)
+
+BAD_AUDIO = "Bad Request: failed to process audio: corrupt or unsupported data"
+NO_MODEL = "Bad Request: No such model/language/tier combination found."
+BAD_JSON = "Content-type was application/json, but we could not process the JSON payload."
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, err_code: str, err_msg: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(err_msg)
+        self.status = status
+        self.err_code = err_code
+        self.err_msg = err_msg
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "Bad Request", message)
+
+
+def invalid_auth() -> ApiError:
+    return ApiError(401, "INVALID_AUTH", "Invalid credentials.")
+
+
+def forbidden() -> ApiError:
+    return ApiError(403, "INSUFFICIENT_PERMISSIONS", "User does not have sufficient permissions.")
+
+
+def too_many(retry_after: int) -> ApiError:
+    return ApiError(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later",
+                    {"Retry-After": str(retry_after)})
+
+
+def from_core(exc: WhisperApiError) -> ApiError:
+    """What a core error means to an HTTP client."""
+    if isinstance(exc, AudioDecodeError):
+        return bad_request(BAD_AUDIO)
+    if isinstance(exc, (ModelNotFoundError, InvalidOptionError)):
+        return bad_request(f"{NO_MODEL} ({exc})")
+    if isinstance(exc, KeyStoreError):
+        return ApiError(503, "SERVICE_UNAVAILABLE", "The key database is unavailable.")
+    return ApiError(500, "INTERNAL_SERVER_ERROR", "Transcription failed on the server.")

@@ -1,0 +1,122 @@
+"""``{"url": ...}`` sources: downloads that cannot be turned against the server's own network.
+
+The host is resolved first and every address checked: loopback, private, link-local,
+multicast and other non-public addresses are refused unless ``WHISPER_API_ALLOWED_HOSTS``
+names the host or a range holding the address. The connection then goes to the address that
+was checked (so a second DNS answer cannot swap it), with the original host name for the Host
+header and TLS. Redirects are followed by hand and each hop is checked the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+
+from whisper_api.server.errors import ApiError, bad_request
+
+MAX_REDIRECTS = 5
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class AllowList:
+    names: frozenset[str]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> AllowList:
+        names, networks = set(), []
+        for item in (part.strip() for part in text.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                names.add(item.lower())
+        return cls(frozenset(names), tuple(networks))
+
+    def allows(self, host: str, address: IPAddress) -> bool:
+        return host.lower() in self.names or any(address in network for network in self.networks)
+
+
+def is_public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class Fetched:
+    size: int
+    sha256: str
+
+
+async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
+    if url.scheme not in ("http", "https") or not url.host:
+        raise bad_request("Bad Request: url must be an http or https URL.")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise bad_request(f"Bad Request: could not resolve the url's host {url.host}.") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not (is_public(address) or allowed.allows(url.host, address)):
+            raise bad_request(f"Bad Request: the url's host {url.host} resolves to {address}, a private or local "
+                              "address; the server only fetches public addresses unless WHISPER_API_ALLOWED_HOSTS "
+                              "allows it.")
+    return addresses[0]
+
+
+async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, allowed: AllowList) -> Fetched:
+    try:
+        url = httpx.URL(url_text)
+    except (httpx.InvalidURL, TypeError):
+        raise bad_request("Bad Request: url is not a valid URL.") from None
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False) as client:
+        try:
+            return await asyncio.wait_for(_follow(client, url, dest, max_bytes, allowed), timeout)
+        except asyncio.TimeoutError:
+            raise bad_request(f"Bad Request: fetching the url took longer than {timeout:g} s.") from None
+        except httpx.HTTPError as exc:
+            raise bad_request(f"Bad Request: could not fetch the url ({type(exc).__name__}).") from None
+
+
+async def _follow(client: httpx.AsyncClient, url: httpx.URL, dest: Path, max_bytes: int,
+                  allowed: AllowList) -> Fetched:
+    for _ in range(MAX_REDIRECTS + 1):
+        address = await _checked_address(url, allowed)
+        pinned = url.copy_with(host=str(address))
+        headers = {"Host": url.netloc.decode("ascii")}
+        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+        response = await client.send(request, stream=True)
+        try:
+            if response.is_redirect and "location" in response.headers:
+                url = httpx.URL(urljoin(str(url), response.headers["location"]))
+                continue
+            if response.status_code != 200:
+                raise bad_request(f"Bad Request: the url answered HTTP {response.status_code}.")
+            return await _save(response, dest, max_bytes)
+        finally:
+            await response.aclose()
+    raise bad_request(f"Bad Request: the url redirected more than {MAX_REDIRECTS} times.")
+
+
+async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Fetched:
+    digest, size = hashlib.sha256(), 0
+    with dest.open("wb") as out:
+        async for chunk in response.aiter_bytes(1 << 16):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The url's content is larger than {max_bytes} bytes.")
+            digest.update(chunk)
+            out.write(chunk)
+    return Fetched(size, digest.hexdigest())

@@ -1,0 +1,135 @@
+"""``POST /v1/listen``: Deepgram's pre-recorded transcription.
+
+The body (raw audio of any container, or JSON ``{"url": ...}``) is spooled to a private
+temporary file while its SHA-256 is computed, within the upload limit. The job waits for a
+worker (admission control) and runs on a thread; if the client disconnects or the timeout
+passes, the engine is told to stop and the worker is free again at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, post
+
+from whisper_api.audio import decode_file
+from whisper_api.core import Transcriber
+from whisper_api.errors import InvalidOptionError
+from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
+from whisper_api.keys import utc_now
+from whisper_api.server.admission import Overloaded
+from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request, too_many
+from whisper_api.server.fetch import Fetched, fetch_url
+from whisper_api.server.models import whisper_name
+from whisper_api.server.params import ListenRequest, parse_listen
+from whisper_api.server.requests import request_id
+from whisper_api.server.state import Server
+from whisper_api.transcript import Transcript
+
+MAX_JSON_BYTES = 64 * 1024
+
+
+class ClientGone(Exception):
+    """The client disconnected before its transcription finished."""
+
+
+@post("/v1/listen", request_max_body_size=None, status_code=200)
+async def listen(request: Request[Any, Any, Any], server: Server) -> Response[dict[str, Any]]:
+    rid = request_id(request)
+    caller = await server.auth.caller(request.headers.get("authorization"), "listen")
+    params = parse_listen(request.query_params.dict())
+    model_name = whisper_name(params.model, server.settings.model, server.models)
+    with tempfile.TemporaryDirectory(prefix="whisper-api-request-") as work:
+        source = Path(work) / "audio"
+        fetched = await (_receive_url(request, source, server) if _is_json(request)
+                         else _receive_body(request, source, server.max_bytes))
+        if fetched.size == 0:
+            raise bad_request(BAD_AUDIO)
+        transcript = await _transcribe(request, server, source, params, model_name)
+    if caller.key_id is not None and server.store is not None:
+        await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
+    model = server.model(model_name)
+    meta = ResponseMeta(rid, fetched.sha256, utc_now(), model.uuid, model.name, model.version)
+    return Response(to_deepgram(transcript, params.response, meta), headers={"dg-request-id": rid})
+
+
+def _is_json(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+
+
+async def _receive_body(request: Request[Any, Any, Any], dest: Path, max_bytes: int) -> Fetched:
+    digest, size = hashlib.sha256(), 0
+    with dest.open("wb") as out:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than {max_bytes} bytes.")
+            digest.update(chunk)
+            out.write(chunk)
+    return Fetched(size, digest.hexdigest())
+
+
+async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Server) -> Fetched:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", "JSON body is too large.")
+    try:
+        url = json.loads(body).get("url")
+    except (ValueError, AttributeError):
+        raise ApiError(400, "Bad Request", BAD_JSON) from None
+    if not isinstance(url, str) or not url:
+        raise bad_request("Bad Request: the JSON body must have a url.")
+    return await fetch_url(url, dest, server.max_bytes, server.settings.request_timeout, server.allowed_hosts)
+
+
+async def _transcribe(request: Request[Any, Any, Any], server: Server, source: Path, params: ListenRequest,
+                      model_name: str) -> Transcript:
+    max_seconds = server.settings.max_audio_minutes * 60
+
+    def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
+        audio = decode_file(source, mono=not params.transcribe.multichannel, name="the request's audio",
+                            raw=params.raw)
+        if audio.duration > max_seconds:
+            raise InvalidOptionError(f"audio is longer than {server.settings.max_audio_minutes} minutes")
+        options = dataclasses.replace(params.transcribe, model=model_name)
+        return transcriber.transcribe(audio, options, cancel=cancel)
+
+    await server.ready.wait()
+    try:
+        async with server.admission.worker() as transcriber:
+            return await _run_cancellable(request, server.settings.request_timeout,
+                                          lambda cancel: job(transcriber, cancel))
+    except Overloaded as exc:
+        raise too_many(exc.retry_after) from None
+
+
+async def _run_cancellable(request: Request[Any, Any, Any], timeout: float,
+                           job: Callable[[threading.Event], Transcript]) -> Transcript:
+    """Run ``job`` on a thread; stop it when the client disconnects or ``timeout`` passes."""
+    cancel = threading.Event()
+    work = asyncio.ensure_future(asyncio.to_thread(job, cancel))
+    gone = asyncio.ensure_future(_disconnected(request))
+    done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    gone.cancel()
+    if work in done:
+        return work.result()
+    cancel.set()
+    await asyncio.gather(work, return_exceptions=True)  # the engine stops within a token
+    if gone in done:
+        raise ClientGone
+    raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.")
+
+
+async def _disconnected(request: Request[Any, Any, Any]) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

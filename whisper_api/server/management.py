@@ -1,0 +1,86 @@
+"""Everything around transcription: temporary tokens, models, health and readiness."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Response, get, post
+
+from whisper_api.server.errors import ApiError
+from whisper_api.server.models import ModelRecord
+from whisper_api.server.requests import request_id
+from whisper_api.server.state import Server
+
+
+@post("/v1/auth/grant", status_code=200)
+async def grant(request: Request[Any, Any, Any], server: Server) -> Response[dict[str, object]]:
+    """A short-lived token (JWT) for listening, as ``Authorization: Bearer <token>``."""
+    caller = await server.auth.caller(request.headers.get("authorization"), "listen", allow_temporary=False)
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise ApiError(400, "Bad Request", "Bad Request: the body must be JSON.") from None
+    ttl = body.get("ttl_seconds") if isinstance(body, dict) else None
+    return Response(server.auth.grant(caller, ttl), headers={"dg-request-id": request_id(request)})
+
+
+def _languages(model: ModelRecord) -> list[str]:
+    if not model.multilingual:
+        return ["en"]
+    import _pywhispercpp as pw  # whisper.cpp's own language table
+
+    return [str(pw.whisper_lang_str(index)) for index in range(pw.whisper_lang_max_id() + 1)]
+
+
+def _model_json(model: ModelRecord) -> dict[str, Any]:
+    return {"name": model.name, "canonical_name": model.name, "architecture": "whisper",
+            "languages": _languages(model), "version": model.version, "uuid": model.uuid, "batch": True,
+            "streaming": True, "formatted_output": True}
+
+
+def _installed(server: Server) -> list[ModelRecord]:
+    return [server.model(entry.name) for entry in server.models.installed()
+            if entry.catalogue is None or entry.catalogue.kind == "whisper"]
+
+
+@get("/v1/models")
+async def list_models(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
+    """Installed Whisper models in Deepgram's shape (``stt``; no ``tts``)."""
+    await server.auth.caller(request.headers.get("authorization"), "listen")
+    return {"stt": [_model_json(model) for model in _installed(server)], "tts": []}
+
+
+@get("/v1/models/{model_id:str}")
+async def get_model(request: Request[Any, Any, Any], server: Server, model_id: str) -> dict[str, Any]:
+    await server.auth.caller(request.headers.get("authorization"), "listen")
+    for model in _installed(server):
+        if model_id in (model.uuid, model.name):
+            return _model_json(model)
+    raise ApiError(404, "MODEL_NOT_FOUND", f"No model '{model_id}' on this server.")
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(server: Server) -> Response[dict[str, Any]]:
+    """The default model is loaded and the key database answers."""
+    problems = []
+    if server.load_error:
+        problems.append(f"model: {server.load_error}")
+    elif not server.ready.is_set():
+        problems.append("model: loading")
+    if server.store is not None:
+        try:
+            server.store.list()
+        except Exception as exc:  # any database failure means not ready
+            problems.append(f"database: {exc}")
+    body: dict[str, Any] = {"status": "ready" if not problems else "not ready", "model": server.settings.model}
+    if problems:
+        body["problems"] = problems
+    return Response(body, status_code=200 if not problems else 503)

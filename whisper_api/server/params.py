@@ -1,0 +1,110 @@
+"""Deepgram's ``/v1/listen`` query parameters, as our options.
+
+Booleans are ``true``/``false`` (also ``1``/``0``, any case); repeated keys make lists; unknown
+parameters are ignored, because older SDKs and raw clients send ``tier``, ``alternatives`` and
+more. Options that need models this server does not have (summarize, topics, intents,
+sentiment, redact, diarize until diarization lands) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from whisper_api.audio import RawFormat
+from whisper_api.formats.deepgram import DeepgramOptions
+from whisper_api.options import TranscribeOptions
+from whisper_api.server.errors import ApiError
+
+RAW_SAMPLE_FORMATS = {"linear16": "s16le", "linear32": "s32le", "mulaw": "mulaw", "alaw": "alaw"}
+"""Headerless encodings; the others Deepgram names (flac, opus, amr...) carry headers and are sniffed."""
+
+Query = Mapping[str, Sequence[str]]
+
+
+def _invalid(name: str, wanted: str) -> ApiError:
+    return ApiError(400, "INVALID_QUERY_PARAMETER", f"Bad Request: {name} must be {wanted}.")
+
+
+def _last(query: Query, name: str) -> str | None:
+    values = query.get(name)
+    return values[-1] if values else None
+
+
+def _bool(query: Query, name: str) -> bool:
+    value = _last(query, name)
+    if value is None or value.strip() == "":
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise _invalid(name, "true or false")
+
+
+def _number(query: Query, name: str, default: float, kind: type[int] | type[float]) -> float:
+    value = _last(query, name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise _invalid(name, "a positive number") from None
+    if number <= 0:
+        raise _invalid(name, "a positive number")
+    return number
+
+
+def _pairs(values: Sequence[str], name: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition(":")
+        if not sep or not key:
+            raise _invalid(name, "key:value")
+        pairs.append((key, rest))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class ListenRequest:
+    model: str | None
+    transcribe: TranscribeOptions
+    response: DeepgramOptions
+    raw: RawFormat | None
+
+
+def parse_listen(query: Query) -> ListenRequest:
+    detect_values = query.get("detect_language", [])
+    detect = any(value.lower() not in ("false", "0", "") for value in detect_values)
+    language = _last(query, "language")
+    if language in (None, "") and not detect:
+        language = "en"  # Deepgram's default
+    if language == "multi" or detect:
+        language = None  # whisper detects it
+    terms = [*query.get("keyterm", []), *(word.partition(":")[0] for word in query.get("keywords", []))]
+    transcribe = TranscribeOptions(language=language, initial_prompt=", ".join(t for t in terms if t) or None,
+                                   multichannel=_bool(query, "multichannel"))
+    response = DeepgramOptions(
+        punctuate=_bool(query, "punctuate"), smart_format=_bool(query, "smart_format"),
+        utterances=_bool(query, "utterances"), utt_split=_number(query, "utt_split", 0.8, float),
+        paragraphs=_bool(query, "paragraphs"), detect_language=detect,
+        profanity_filter=_bool(query, "profanity_filter"), search=tuple(query.get("search", [])),
+        replace=_pairs(query.get("replace", []), "replace"), tags=tuple(query.get("tag", [])),
+        extra=dict(_pairs(query.get("extra", []), "extra")),
+    )
+    _bool(query, "numerals")  # whisper already writes numerals; still reject a malformed value
+    return ListenRequest(_last(query, "model") or None, transcribe, response, _raw_format(query))
+
+
+def _raw_format(query: Query) -> RawFormat | None:
+    encoding = (_last(query, "encoding") or "").lower()
+    if encoding not in RAW_SAMPLE_FORMATS:
+        return None
+    if _last(query, "sample_rate") is None:
+        raise _invalid("sample_rate", f"given for encoding={encoding}")
+    rate = int(_number(query, "sample_rate", 16000, int))
+    channels = int(_number(query, "channels", 1, int))
+    if rate > 384000 or channels > 32:
+        raise _invalid("sample_rate and channels", "at most 384000 and 32")
+    return RawFormat(RAW_SAMPLE_FORMATS[encoding], rate, channels)
