@@ -10,7 +10,6 @@ header and TLS. Redirects are followed by hand and each hop is checked the same 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from whisper_api.server.errors import ApiError, bad_request
+from whisper_api.server.errors import bad_request
+from whisper_api.server.spool import Spooled, spool
 
 MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -52,12 +52,6 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-@dataclass(frozen=True)
-class Fetched:
-    size: int
-    sha256: str
-
-
 async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
     if url.scheme not in ("http", "https") or not url.host:
         raise bad_request("Bad Request: url must be an http or https URL.")
@@ -75,7 +69,7 @@ async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
     return addresses[0]
 
 
-async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, allowed: AllowList) -> Fetched:
+async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, allowed: AllowList) -> Spooled:
     try:
         url = httpx.URL(url_text)
     except (httpx.InvalidURL, TypeError):
@@ -90,7 +84,7 @@ async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, a
 
 
 async def _follow(client: httpx.AsyncClient, url: httpx.URL, dest: Path, max_bytes: int,
-                  allowed: AllowList) -> Fetched:
+                  allowed: AllowList) -> Spooled:
     for _ in range(MAX_REDIRECTS + 1):
         address = await _checked_address(url, allowed)
         pinned = url.copy_with(host=str(address))
@@ -104,19 +98,7 @@ async def _follow(client: httpx.AsyncClient, url: httpx.URL, dest: Path, max_byt
                 continue
             if response.status_code != 200:
                 raise bad_request(f"Bad Request: the url answered HTTP {response.status_code}.")
-            return await _save(response, dest, max_bytes)
+            return await spool(response.aiter_bytes(1 << 16), dest, max_bytes, "The url's content")
         finally:
             await response.aclose()
     raise bad_request(f"Bad Request: the url redirected more than {MAX_REDIRECTS} times.")
-
-
-async def _save(response: httpx.Response, dest: Path, max_bytes: int) -> Fetched:
-    digest, size = hashlib.sha256(), 0
-    with dest.open("wb") as out:
-        async for chunk in response.aiter_bytes(1 << 16):
-            size += len(chunk)
-            if size > max_bytes:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"The url's content is larger than {max_bytes} bytes.")
-            digest.update(chunk)
-            out.write(chunk)
-    return Fetched(size, digest.hexdigest())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import json
 import tempfile
 import threading
@@ -27,10 +26,11 @@ from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import Overloaded
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request, too_many
-from whisper_api.server.fetch import Fetched, fetch_url
+from whisper_api.server.fetch import fetch_url
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import ListenRequest, parse_listen
 from whisper_api.server.requests import request_id
+from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.state import Server
 from whisper_api.transcript import Transcript
 
@@ -50,7 +50,7 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[di
     with tempfile.TemporaryDirectory(prefix="whisper-api-request-") as work:
         source = Path(work) / "audio"
         fetched = await (_receive_url(request, source, server) if _is_json(request)
-                         else _receive_body(request, source, server.max_bytes))
+                         else spool(request.stream(), source, server.max_bytes, "Request body"))
         if fetched.size == 0:
             raise bad_request(BAD_AUDIO)
         transcript = await _transcribe(request, server, source, params, model_name)
@@ -65,19 +65,7 @@ def _is_json(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
 
 
-async def _receive_body(request: Request[Any, Any, Any], dest: Path, max_bytes: int) -> Fetched:
-    digest, size = hashlib.sha256(), 0
-    with dest.open("wb") as out:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than {max_bytes} bytes.")
-            digest.update(chunk)
-            out.write(chunk)
-    return Fetched(size, digest.hexdigest())
-
-
-async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Server) -> Fetched:
+async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Server) -> Spooled:
     body = b""
     async for chunk in request.stream():
         body += chunk
