@@ -13,6 +13,13 @@ from tests.support.ggml_model import write_random_model
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hermetic from the start, also for module- and session-scoped fixtures: no setting from the
+    caller's environment (make exports WHISPER_API_MODELS_DIR, a developer may have others)."""
+    for name in [name for name in os.environ if name.startswith("WHISPER_API_")]:
+        del os.environ[name]
+
+
 @pytest.fixture(scope="session")
 def micro_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A multilingual whisper model with random weights: whisper.cpp loads and runs it for real."""

@@ -34,7 +34,8 @@ def free_port() -> int:
 def run_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
     port = free_port()
     log = home / f"server-{port}.log"
-    environment = {**os.environ, "WHISPER_API_HOME": str(home), **(env or {})}
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("WHISPER_API_")}
+    environment = {**inherited, "WHISPER_API_HOME": str(home), **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "whisper_api", "serve", "--port", str(port), *args],
                                    stdout=out, stderr=subprocess.STDOUT, env=environment)
