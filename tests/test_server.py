@@ -304,3 +304,45 @@ def test_the_default_model_must_exist_before_serving(tmp_path: Path) -> None:
 def test_settings_know_the_server_defaults() -> None:
     settings = load_settings()
     assert (settings.host, settings.port, settings.workers, settings.no_auth) == ("127.0.0.1", 7860, 1, False)
+
+
+# -- management ----------------------------------------------------------------------------------
+
+def test_sdk_manages_keys_with_an_admin_key(setup: Setup) -> None:
+    manage = client(setup, key=setup.keys.admin).manage.v1
+    [project] = manage.projects.list().projects
+    created = manage.projects.keys.create(project.project_id, request={"comment": "from-sdk", "scopes": ["member"]})
+    key = created.key if hasattr(created, "key") else created["key"]  # type: ignore[index]
+    assert post(setup, setup.wav, key=None, headers={"Authorization": f"Token {key}"}).status_code == 200
+    listed = manage.projects.keys.list(project.project_id)
+    ids = [item.api_key.api_key_id for item in listed.api_keys]
+    key_id = key[3:15]
+    assert key_id in ids
+    assert manage.projects.keys.get(project.project_id, key_id).item.member.api_key.comment == "from-sdk"
+    manage.projects.keys.delete(project.project_id, key_id)
+    assert post(setup, setup.wav, key=None, headers={"Authorization": f"Token {key}"}).status_code == 401
+
+
+def test_management_needs_the_admin_scope(setup: Setup) -> None:
+    response = httpx.get(f"{setup.server.url}/v1/projects", headers={"Authorization": f"Token {setup.keys.listen}"})
+    assert response.status_code == 403
+    assert response.json()["err_code"] == "INSUFFICIENT_PERMISSIONS"
+    token = httpx.post(f"{setup.server.url}/v1/auth/grant", json={},
+                       headers={"Authorization": f"Token {setup.keys.admin}"}).json()["access_token"]
+    bearer = httpx.get(f"{setup.server.url}/v1/projects", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 401  # temporary tokens never manage
+    unknown = httpx.get(f"{setup.server.url}/v1/projects/nope/keys",
+                        headers={"Authorization": f"Token {setup.keys.admin}"})
+    assert unknown.status_code == 404 and unknown.json()["err_code"] == "PROJECT_NOT_FOUND"
+
+
+def test_grant_ttl_is_checked(setup: Setup) -> None:
+    headers = {"Authorization": f"Token {setup.keys.listen}"}
+    assert httpx.post(f"{setup.server.url}/v1/auth/grant", json={}, headers=headers).json()["expires_in"] == 30
+    assert httpx.post(f"{setup.server.url}/v1/auth/grant", json={"ttl_seconds": 9999},
+                      headers=headers).status_code == 400
+
+
+def test_openapi_schema_is_served(setup: Setup) -> None:
+    schema = httpx.get(f"{setup.server.url}/schema/openapi.json").json()
+    assert "/v1/listen" in schema["paths"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -77,7 +78,7 @@ async def readyz(server: Server) -> Response[dict[str, Any]]:
         problems.append("model: loading")
     if server.store is not None:
         try:
-            server.store.list()
+            await asyncio.to_thread(server.store.list)
         except Exception as exc:  # any database failure means not ready
             problems.append(f"database: {exc}")
     body: dict[str, Any] = {"status": "ready" if not problems else "not ready", "model": server.settings.model}
