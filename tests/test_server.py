@@ -346,3 +346,48 @@ def test_grant_ttl_is_checked(setup: Setup) -> None:
 def test_openapi_schema_is_served(setup: Setup) -> None:
     schema = httpx.get(f"{setup.server.url}/schema/openapi.json").json()
     assert "/v1/listen" in schema["paths"]
+
+
+def test_a_redirect_to_a_private_address_is_refused(setup: Setup) -> None:
+    served = ServedFiles({"/clip.wav": setup.wav}, redirects={"/moved.wav": "http://[::1]:9/clip.wav"})
+    with serve(served) as url:
+        response = post(setup, f'{{"url": "{url}/moved.wav"}}'.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "private or local address" in response.json()["err_msg"]
+    assert served.requests == [("/moved.wav", None)]  # the redirect target was never contacted
+
+
+# -- limits, on a server without authentication ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory, micro_model: Path) -> Iterator[RunningServer]:
+    home = tmp_path_factory.mktemp("open-home")
+    (home / "models").mkdir()
+    shutil.copyfile(micro_model, home / "models" / "ggml-micro.bin")
+    env = {"WHISPER_API_REQUEST_TIMEOUT": "1", "WHISPER_API_MAX_AUDIO_MINUTES": "1", "WHISPER_API_THREADS": "2"}
+    with run_server(home, "--model", "micro", "--no-auth", env=env) as server:
+        yield server
+
+
+def opus(tmp_path: Path, seconds: float) -> bytes:
+    wav = write_wav(tmp_path / "clip.wav", [noise(seconds, seed=3)])
+    return convert(wav, tmp_path / "clip.ogg", "-c:a", "libopus", "-b:a", "16k").read_bytes()
+
+
+def test_no_auth_accepts_requests_without_a_key_and_says_so(open_server: RunningServer, tmp_path: Path) -> None:
+    response = httpx.post(f"{open_server.url}/v1/listen", content=opus(tmp_path, 2.0), timeout=60)
+    assert response.status_code == 200
+    assert "authentication is off" in open_server.log_text()
+
+
+def test_audio_over_the_length_limit_is_refused(open_server: RunningServer, tmp_path: Path) -> None:
+    response = httpx.post(f"{open_server.url}/v1/listen", content=opus(tmp_path, 70.0), timeout=60)
+    assert response.status_code == 400
+    assert "longer than 1 minutes" in response.json()["err_msg"]
+
+
+def test_a_transcription_past_the_timeout_is_504(open_server: RunningServer, tmp_path: Path) -> None:
+    response = httpx.post(f"{open_server.url}/v1/listen", content=opus(tmp_path, 55.0), timeout=60)
+    assert response.status_code == 504
+    assert response.json()["err_code"] == "GATEWAY_TIMEOUT"
+    assert httpx.post(f"{open_server.url}/v1/listen", content=opus(tmp_path, 1.0), timeout=60).status_code == 200

@@ -15,6 +15,8 @@ class ServedFiles:
     drop_after: int | None = None
     """Close the connection after sending this many body bytes (once), to simulate a network drop."""
     honour_range: bool = True
+    redirects: dict[str, str] = field(default_factory=dict)
+    """path -> Location for a 302 answer."""
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     """(path, Range header) of every request, for assertions."""
 
@@ -28,6 +30,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         range_header = self.headers.get("Range")
         self.served.requests.append((self.path, range_header))
+        if self.path in self.served.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.served.redirects[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.served.files.get(self.path)
         if body is None:
             self.send_error(404)
