@@ -136,3 +136,13 @@ def test_long_recordings_hold_one_copy_of_the_decoded_audio(tmp_path: Path) -> N
     decoded_bytes, peak_growth = map(int, result.stdout.split())
     assert decoded_bytes == 1800 * SAMPLE_RATE * 4
     assert peak_growth < 1.3 * decoded_bytes
+
+
+def test_a_length_limit_stops_decoding_early(tmp_path: Path) -> None:
+    from whisper_api.errors import AudioTooLongError
+
+    flac = tmp_path / "long.flac"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=1800", "-ac", "1", str(flac))
+    with pytest.raises(AudioTooLongError, match="longer than 60 seconds"):
+        decode_file(flac, max_seconds=60)
+    assert decode_file(flac, max_seconds=3600).duration == 1800.0

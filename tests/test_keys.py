@@ -267,3 +267,8 @@ def test_a_database_from_a_newer_version_is_refused(store: KeyStore, db_url: str
 
 def test_the_default_database_lives_in_home(home: Path) -> None:
     assert load_settings().database_url == f"sqlite:///{home / 'whisper-api.db'}"
+
+
+def test_absurd_durations_are_refused() -> None:
+    with pytest.raises(InvalidOptionError, match="too far"):
+        parse_expiry("99999999999w", NOW)

@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from whisper_api.errors import AudioDecodeError
+from whisper_api.errors import AudioDecodeError, AudioTooLongError
 
 SAMPLE_RATE = 16000
 FloatArray = npt.NDArray[np.float32]
@@ -93,9 +93,11 @@ def find_ffmpeg() -> str:
 
 
 def decode_file(
-    path: Path, *, mono: bool = True, name: str | None = None, raw: RawFormat | None = None
+    path: Path, *, mono: bool = True, name: str | None = None, raw: RawFormat | None = None,
+    max_seconds: float | None = None,
 ) -> DecodedAudio:
-    """Decode a local file; ``name`` is how errors refer to it (default: the path); ``raw`` for headerless audio."""
+    """Decode a local file; ``name`` is how errors refer to it (default: the path); ``raw`` for headerless
+    audio. With ``max_seconds``, longer audio is an error, found without decoding more than that."""
     name = name or str(path)
     if not path.is_file():
         raise AudioDecodeError(f"{name}: no such file")
@@ -103,8 +105,11 @@ def decode_file(
         raise AudioDecodeError(f"{name}: file is empty")
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"
-        stderr = _run_ffmpeg(path, wav, mono, name, raw)
+        limit = None if max_seconds is None else max_seconds + 1.0
+        stderr = _run_ffmpeg(path, wav, mono, name, raw, limit)
         samples = _read_float_wav(wav, name)
+    if max_seconds is not None and samples.shape[0] > max_seconds * SAMPLE_RATE:
+        raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
     if samples.shape[0] == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
     warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
@@ -120,13 +125,14 @@ def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>")
         return decode_file(spooled, mono=mono, name=name)
 
 
-def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat | None) -> str:
+def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat | None, limit: float | None) -> str:
     command = [
         find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", *(raw.input_options() if raw else []),
         # "file:" stops names like "http://x" or "concat:a|b" being read as protocols, and the
         # whitelist stops playlists inside the input from reaching the network.
         "-protocol_whitelist", "file", "-i", f"file:{source.resolve()}",
         "-vn", "-map", "0:a:0", *(["-ac", "1"] if mono else []), "-ar", str(SAMPLE_RATE),
+        *(["-t", f"{limit:g}"] if limit is not None else []),
         "-c:a", "pcm_f32le", "-f", "wav", "-rf64", "auto", "-y", str(wav),
     ]
     try:

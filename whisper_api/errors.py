@@ -23,6 +23,10 @@ class AudioDecodeError(WhisperApiError):
     """Input that is missing, empty, or not decodable as audio."""
 
 
+class AudioTooLongError(AudioDecodeError):
+    """Audio longer than the caller allows."""
+
+
 class ModelNotFoundError(WhisperApiError):
     """A model name that is unknown, or known but not installed."""
 

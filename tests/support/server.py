@@ -31,7 +31,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def run_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
+def run_server(home: Path, *args: str, env: dict[str, str] | None = None,
+               ready_path: str = "/readyz") -> Iterator[RunningServer]:
     port = free_port()
     log = home / f"server-{port}.log"
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("WHISPER_API_")}
@@ -41,7 +42,7 @@ def run_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Ite
                                    stdout=out, stderr=subprocess.STDOUT, env=environment)
     server = RunningServer(f"http://127.0.0.1:{port}", log)
     try:
-        _wait_ready(server, process)
+        _wait_ready(server, process, ready_path)
         yield server
     finally:
         process.terminate()
@@ -52,13 +53,13 @@ def run_server(home: Path, *args: str, env: dict[str, str] | None = None) -> Ite
             process.wait()
 
 
-def _wait_ready(server: RunningServer, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(server: RunningServer, process: subprocess.Popen[bytes], path: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode}:\n{server.log_text()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -96,10 +96,17 @@ class NativeEngine:
             self._models.clear()
 
     def transcribe(self, job: EngineJob) -> EngineResult:
-        model = self.model(job.model_path)
-        language = resolve_language(job.options, model.multilingual, lambda code: pw.whisper_lang_id(code) >= 0)
-        params = _full_params(job, language)
-        with model.lock, whispercpp_log.capture() as lines:
+        while True:
+            model = self.model(job.model_path)
+            with model.lock:
+                if model.ctx is None:  # freed after our look-up because its file changed: look it up again
+                    continue
+                known = lambda code: pw.whisper_lang_id(code) >= 0  # noqa: E731
+                language = resolve_language(job.options, model.multilingual, known)
+                return self._run(model, job, _full_params(job, language), language)
+
+    def _run(self, model: LoadedModel, job: EngineJob, params: Any, language: str) -> EngineResult:
+        with whispercpp_log.capture() as lines:
             status = pw.whisper_full(model.ctx, params, job.audio, job.audio.size)
             if job.cancel is not None and job.cancel.is_set():
                 raise TranscriptionCancelled("transcription cancelled")

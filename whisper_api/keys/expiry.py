@@ -16,7 +16,10 @@ def parse_expiry(text: str, now: datetime) -> datetime:
     value = text.strip().lower()
     match = _DURATION.match(value)
     if match:
-        moment = now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            moment = now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:
+            raise InvalidOptionError(f"expiry '{text}' is too far in the future") from None
     else:
         try:
             moment = datetime.fromisoformat(text.strip())

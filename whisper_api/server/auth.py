@@ -9,8 +9,10 @@ revoked or expires, because every check also reads the key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import jwt
 
-from whisper_api.errors import KeyNotFoundError
+from whisper_api.errors import KeyNotFoundError, KeyStoreError
 from whisper_api.keys import KeyStore, utc_now
 from whisper_api.server.errors import ApiError, bad_request, forbidden, invalid_auth
 
@@ -38,18 +40,26 @@ ANONYMOUS = Caller(None, ("listen", "admin"))
 
 
 def load_secret(home: Path) -> bytes:
-    """The signing secret, created once (mode 600) and kept across restarts."""
+    """The signing secret, created once (mode 600) and kept across restarts.
+
+    It is written to a private temporary file and linked into place, so a server starting at the
+    same moment never reads a half-written secret.
+    """
     path = home / "server-secret"
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=home, prefix=".server-secret.")  # created with mode 600
         try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:  # another server process made it first
-            pass
-        else:
             with os.fdopen(handle, "w") as out:
                 out.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
+            with contextlib.suppress(FileExistsError):  # another server linked its secret first: use that one
+                os.link(temporary, path)
+        finally:
+            Path(temporary).unlink()
+    secret = bytes.fromhex(path.read_text().strip())
+    if len(secret) < 32:
+        raise KeyStoreError(f"{path} holds no usable secret; delete it and restart")
+    return secret
 
 
 class Authenticator:

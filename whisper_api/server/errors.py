@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from whisper_api.errors import (
     AudioDecodeError,
+    AudioTooLongError,
     InvalidOptionError,
     KeyStoreError,
     ModelNotFoundError,
@@ -46,6 +47,8 @@ def too_many(retry_after: int) -> ApiError:
 
 def from_core(exc: WhisperApiError) -> ApiError:
     """What a core error means to an HTTP client."""
+    if isinstance(exc, AudioTooLongError):
+        return bad_request(f"Bad Request: {exc}.")
     if isinstance(exc, AudioDecodeError):
         return bad_request(BAD_AUDIO)
     if isinstance(exc, (ModelNotFoundError, InvalidOptionError)):

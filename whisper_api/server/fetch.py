@@ -46,9 +46,29 @@ class AllowList:
         return host.lower() in self.names or any(address in network for network in self.networks)
 
 
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address some IPv6 forms carry: mapped, 6to4, Teredo, NAT64, IPv4-compatible."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if any(address in network for network in NAT64) or address in IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Globally routable, not multicast, and not an IPv6 wrapper around a non-public IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None and not is_public(inner):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -56,9 +76,11 @@ async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
     if url.scheme not in ("http", "https") or not url.host:
         raise bad_request("Bad Request: url must be an http or https URL.")
     port = url.port or (443 if url.scheme == "https" else 80)
+    if not 1 <= port <= 65535:
+        raise bad_request("Bad Request: the url's port is out of range.")
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
+    except (socket.gaierror, UnicodeError):
         raise bad_request(f"Bad Request: could not resolve the url's host {url.host}.") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
@@ -70,15 +92,15 @@ async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
 
 
 async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, allowed: AllowList) -> Spooled:
-    try:
-        url = httpx.URL(url_text)
-    except (httpx.InvalidURL, TypeError):
-        raise bad_request("Bad Request: url is not a valid URL.") from None
-    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False) as client:
+    # trust_env=False: a proxy from the environment would connect by name and undo the pinning.
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=False,
+                                 trust_env=False) as client:
         try:
-            return await asyncio.wait_for(_follow(client, url, dest, max_bytes, allowed), timeout)
+            return await asyncio.wait_for(_follow(client, httpx.URL(url_text), dest, max_bytes, allowed), timeout)
         except asyncio.TimeoutError:
             raise bad_request(f"Bad Request: fetching the url took longer than {timeout:g} s.") from None
+        except (httpx.InvalidURL, ValueError, TypeError, OverflowError):
+            raise bad_request("Bad Request: the url (or a redirect it gave) is not a valid URL.") from None
         except httpx.HTTPError as exc:
             raise bad_request(f"Bad Request: could not fetch the url ({type(exc).__name__}).") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import tempfile
 import threading
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from litestar import Request, Response, post
 
 from whisper_api.audio import decode_file
 from whisper_api.core import Transcriber
-from whisper_api.errors import InvalidOptionError
+from whisper_api.errors import WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import Overloaded
@@ -35,6 +36,7 @@ from whisper_api.server.state import Server
 from whisper_api.transcript import Transcript
 
 MAX_JSON_BYTES = 64 * 1024
+logger = logging.getLogger("whisper_api.server")
 
 
 class ClientGone(Exception):
@@ -55,7 +57,10 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[di
             raise bad_request(BAD_AUDIO)
         transcript = await _transcribe(request, server, source, params, model_name)
     if caller.key_id is not None and server.store is not None:
-        await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
+        try:
+            await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
+        except WhisperApiError as exc:  # the transcript is done; a retry would only repeat the work
+            logger.error("could not record usage for request %s: %s", rid, exc)
     model = server.model(model_name)
     meta = ResponseMeta(rid, fetched.sha256, utc_now(), model.uuid, model.name, model.version)
     return Response(to_deepgram(transcript, params.response, meta), headers={"dg-request-id": rid})
@@ -73,7 +78,7 @@ async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Serv
             raise ApiError(413, "PAYLOAD_TOO_LARGE", "JSON body is too large.")
     try:
         url = json.loads(body).get("url")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise ApiError(400, "Bad Request", BAD_JSON) from None
     if not isinstance(url, str) or not url:
         raise bad_request("Bad Request: the JSON body must have a url.")
@@ -82,40 +87,44 @@ async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Serv
 
 async def _transcribe(request: Request[Any, Any, Any], server: Server, source: Path, params: ListenRequest,
                       model_name: str) -> Transcript:
-    max_seconds = server.settings.max_audio_minutes * 60
-
     def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
         audio = decode_file(source, mono=not params.transcribe.multichannel, name="the request's audio",
-                            raw=params.raw)
-        if audio.duration > max_seconds:
-            raise InvalidOptionError(f"audio is longer than {server.settings.max_audio_minutes} minutes")
+                            raw=params.raw, max_seconds=server.settings.max_audio_minutes * 60)
         options = dataclasses.replace(params.transcribe, model=model_name)
         return transcriber.transcribe(audio, options, cancel=cancel)
 
-    await server.ready.wait()
+    await server.loaded.wait()
+    if server.load_error is not None:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
     try:
         async with server.admission.worker() as transcriber:
-            return await _run_cancellable(request, server.settings.request_timeout,
-                                          lambda cancel: job(transcriber, cancel))
+            return await _run_cancellable(request, server, lambda cancel: job(transcriber, cancel))
     except Overloaded as exc:
         raise too_many(exc.retry_after) from None
 
 
-async def _run_cancellable(request: Request[Any, Any, Any], timeout: float,
+async def _run_cancellable(request: Request[Any, Any, Any], server: Server,
                            job: Callable[[threading.Event], Transcript]) -> Transcript:
-    """Run ``job`` on a thread; stop it when the client disconnects or ``timeout`` passes."""
+    """Run ``job`` on a transcription thread; stop it when the client disconnects, the timeout
+    passes or this handler is cancelled (shutdown), and hold the worker until it has stopped."""
+    timeout = server.settings.request_timeout
     cancel = threading.Event()
-    work = asyncio.ensure_future(asyncio.to_thread(job, cancel))
+    work = asyncio.get_running_loop().run_in_executor(server.jobs, job, cancel)
     gone = asyncio.ensure_future(_disconnected(request))
-    done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    gone.cancel()
-    if work in done:
-        return work.result()
-    cancel.set()
-    await asyncio.gather(work, return_exceptions=True)  # the engine stops within a token
-    if gone in done:
-        raise ClientGone
-    raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.")
+    watched: set[asyncio.Future[Any]] = {work, gone}
+    try:
+        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            transcript: Transcript = work.result()
+            return transcript
+        if gone in done:
+            raise ClientGone
+        raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.")
+    finally:
+        gone.cancel()
+        if not work.done():
+            cancel.set()
+            await asyncio.shield(asyncio.wait({work}))  # the engine stops within a token
 
 
 async def _disconnected(request: Request[Any, Any, Any]) -> None:

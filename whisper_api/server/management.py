@@ -21,7 +21,7 @@ async def grant(request: Request[Any, Any, Any], server: Server) -> Response[dic
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "Bad Request", "Bad Request: the body must be JSON.") from None
     ttl = body.get("ttl_seconds") if isinstance(body, dict) else None
     return Response(server.auth.grant(caller, ttl), headers={"dg-request-id": request_id(request)})
@@ -71,16 +71,16 @@ async def healthz() -> dict[str, str]:
 @get("/readyz")
 async def readyz(server: Server) -> Response[dict[str, Any]]:
     """The default model is loaded and the key database answers."""
-    problems = []
+    problems = []  # no exception text here: /readyz needs no key, so it must not describe the machine
     if server.load_error:
-        problems.append(f"model: {server.load_error}")
-    elif not server.ready.is_set():
+        problems.append("model: failed to load (see the server log)")
+    elif not server.loaded.is_set():
         problems.append("model: loading")
     if server.store is not None:
         try:
             await asyncio.to_thread(server.store.list)
-        except Exception as exc:  # any database failure means not ready
-            problems.append(f"database: {exc}")
+        except Exception:  # any database failure means not ready
+            problems.append("database: unavailable (see the server log)")
     body: dict[str, Any] = {"status": "ready" if not problems else "not ready", "model": server.settings.model}
     if problems:
         body["problems"] = problems

@@ -15,6 +15,7 @@ from pathlib import Path
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import ModelStore, catalogue_model
 from whisper_api.models.ggml import read_header
+from whisper_api.models.store import looks_like_path
 from whisper_api.server.errors import NO_MODEL, bad_request
 
 DEEPGRAM_FAMILIES = ("nova-3", "nova-2", "nova", "enhanced", "base", "general", "meeting", "phonecall", "finance",
@@ -38,6 +39,8 @@ def whisper_name(requested: str | None, default: str, store: ModelStore) -> str:
     if not requested:
         return default
     name = requested.strip()
+    if looks_like_path(name.removeprefix("whisper-")):  # a request names models, never files
+        raise bad_request(NO_MODEL)
     if name.lower().startswith("whisper-"):
         size = name[len("whisper-"):]
         return _installed(DEEPGRAM_WHISPER.get(size, size), store)

@@ -8,6 +8,7 @@ sentiment, redact, diarize until diarization lands) are accepted and ignored.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ def _number(query: Query, name: str, default: float, kind: type[int] | type[floa
         number = kind(value)
     except ValueError:
         raise _invalid(name, "a positive number") from None
-    if number <= 0:
+    if not math.isfinite(number) or number <= 0:
         raise _invalid(name, "a positive number")
     return number
 
@@ -82,6 +83,8 @@ def parse_listen(query: Query) -> ListenRequest:
         language = "en"  # Deepgram's default
     if language == "multi" or detect:
         language = None  # whisper detects it
+    elif language is not None:
+        language = language.split("-")[0].lower()  # BCP-47 en-US -> whisper's en
     terms = [*query.get("keyterm", []), *(word.partition(":")[0] for word in query.get("keywords", []))]
     transcribe = TranscribeOptions(language=language, initial_prompt=", ".join(t for t in terms if t) or None,
                                    multichannel=_bool(query, "multichannel"))

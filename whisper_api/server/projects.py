@@ -23,6 +23,7 @@ from whisper_api.server.state import Server
 PROJECT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "whisper-api:project"))
 PROJECT_NAME = "whisper-api"
 MEMBER = {"member_id": "whisper-api", "email": "admin@localhost"}
+MAX_TTL_SECONDS = 100 * 365 * 86400
 
 
 async def _admin_store(request: Request[Any, Any, Any], server: Server, project_id: str | None = None) -> KeyStore:
@@ -71,12 +72,15 @@ async def create_key(request: Request[Any, Any, Any], server: Server, project_id
     store = await _admin_store(request, server, project_id)
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad_request("Bad Request: the body must be JSON.") from None
     if not isinstance(body, dict):
         raise bad_request("Bad Request: the body must be a JSON object.")
-    scopes = tuple(dict.fromkeys("admin" if scope in ("admin", "owner") else "listen"
-                                 for scope in body.get("scopes") or ["member"]))
+    requested = body.get("scopes") or ["member"]
+    requested = [requested] if isinstance(requested, str) else requested
+    if not isinstance(requested, list) or not all(isinstance(scope, str) for scope in requested):
+        raise bad_request("Bad Request: scopes must be a list of strings.")
+    scopes = tuple(dict.fromkeys("admin" if scope in ("admin", "owner") else "listen" for scope in requested))
     try:
         expires = _expiry(body)
         key, token = await asyncio.to_thread(store.create, str(body.get("comment", "")), scopes, expires)
@@ -86,8 +90,11 @@ async def create_key(request: Request[Any, Any, Any], server: Server, project_id
 
 
 def _expiry(body: dict[str, Any]) -> datetime | None:
-    if body.get("time_to_live_in_seconds") is not None:
-        return utc_now() + timedelta(seconds=float(body["time_to_live_in_seconds"]))
+    ttl = body.get("time_to_live_in_seconds")
+    if ttl is not None:
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl <= MAX_TTL_SECONDS:
+            raise bad_request(f"Bad Request: time_to_live_in_seconds must be a number from 1 to {MAX_TTL_SECONDS}.")
+        return utc_now() + timedelta(seconds=ttl)
     if body.get("expiration_date"):
         return parse_expiry(str(body["expiration_date"]).replace("Z", "+00:00"), utc_now())
     return None

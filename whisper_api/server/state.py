@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from litestar.params import SkipValidation
@@ -29,7 +30,10 @@ class ServerState:
     transcribers: list[Transcriber]
     models: ModelStore
     allowed_hosts: AllowList
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    jobs: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
+    """Threads for transcription only, so long jobs never starve auth checks and DNS look-ups."""
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once loading finished, well or not (then load_error says why)."""
     load_error: str | None = None
 
     @classmethod
@@ -38,7 +42,8 @@ class ServerState:
         transcribers = [Transcriber(settings) for _ in range(settings.workers)]
         return cls(settings, store, Authenticator(store, load_secret(settings.home)),
                    Admission(transcribers, settings.queue_size), transcribers, ModelStore(settings.models_dir),
-                   AllowList.parse(settings.allowed_hosts))
+                   AllowList.parse(settings.allowed_hosts),
+                   ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe"))
 
     @property
     def max_bytes(self) -> int:
@@ -53,14 +58,16 @@ class ServerState:
             path = self.models.resolve(self.settings.model)
             for transcriber in self.transcribers:
                 await asyncio.to_thread(transcriber.engine.preload, path)
-        except Exception as exc:  # reported by /readyz and the log; the server keeps running
+        except Exception as exc:  # reported by /readyz and the log; requests get 503
             self.load_error = str(exc)
             logger.error("cannot load model %s: %s", self.settings.model, exc)
             return
-        self.ready.set()
+        finally:
+            self.loaded.set()
         logger.info("model %s loaded in %d worker(s)", self.settings.model, len(self.transcribers))
 
     def close(self) -> None:
+        self.jobs.shutdown(wait=True, cancel_futures=True)
         for transcriber in self.transcribers:
             transcriber.close()
         if self.store is not None:
