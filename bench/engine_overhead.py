@@ -19,32 +19,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from common import SHARED, random_model, timed
 from pywhispercpp.model import Model
 
 from whisper_api import DecodedAudio, TranscribeOptions, Transcriber
 from whisper_api.audio import decode_file
 from whisper_api.settings import load_settings
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def random_model(dims: str, folder: Path) -> Path:
-    tool, header = SHARED / "tools" / "random_ggml_model.py", SHARED / "models" / "for-tests-ggml-tiny.bin"
-    if not tool.is_file():
-        sys.exit(f"needs {tool} (the ../shared folder beside the checkout)")
-    out = folder / f"ggml-random-{dims}.bin"
-    subprocess.run([sys.executable, str(tool), str(header), str(out), "--dims", dims], check=True)
-    return out
-
-
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
 
 
 def measure(model: Path, audio_file: Path, runs: int, threads: int) -> dict[str, float]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from common import SHARED, random_model
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray, decode_file
 from whisper_api.engine import Engine, EngineJob
@@ -27,17 +26,8 @@ from whisper_api.engine.native import NativeEngine
 from whisper_api.engine.whisper_cli import CliEngine
 from whisper_api.options import TranscribeOptions
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 OPTIONS = TranscribeOptions(language="en", temperature_fallback=False)
 
-
-def random_model(dims: str, folder: Path) -> Path:
-    tool, header = SHARED / "tools" / "random_ggml_model.py", SHARED / "models" / "for-tests-ggml-tiny.bin"
-    if not tool.is_file():
-        sys.exit(f"needs {tool} (the ../shared folder beside the checkout)")
-    out = folder / f"ggml-random-{dims}.bin"
-    subprocess.run([sys.executable, str(tool), str(header), str(out), "--dims", dims], check=True)
-    return out
 
 
 def clip(speech: FloatArray, seconds: int) -> FloatArray:

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import numpy as np
+from common import SHARED, random_model, timed
 from pywhispercpp.model import Model
 
 from whisper_api.audio import SAMPLE_RATE, decode_file
@@ -38,23 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.audio_files import write_wav
 from tests.support.server import run_server
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 THREADS = 2
 
 
-def random_model(dims: str, models: Path) -> Path:
-    tool, header = SHARED / "tools" / "random_ggml_model.py", SHARED / "models" / "for-tests-ggml-tiny.bin"
-    if not tool.is_file():
-        sys.exit(f"needs {tool} (the ../shared folder beside the checkout)")
-    out = models / f"ggml-random-{dims}.bin"
-    subprocess.run([sys.executable, str(tool), str(header), str(out), "--dims", dims], check=True)
-    return out
-
-
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
 
 
 def compare(first: Callable[[], object], second: Callable[[], object], runs: int) -> tuple[float, float]:
