@@ -188,3 +188,30 @@ def test_vad_with_the_real_silero_model(engine: NativeEngine, micro_model: Path,
 def test_unknown_engine_names_the_known_ones() -> None:
     with pytest.raises(InvalidOptionError, match="available: cli, native"):
         create_engine("nope", load_settings())
+
+
+def test_at_most_max_models_stay_loaded(micro_model: Path, micro_model_en: Path, tmp_path: Path) -> None:
+    engine = NativeEngine(max_models=2)
+    third = tmp_path / "ggml-third.bin"
+    shutil.copyfile(micro_model, third)
+    first, second = engine.model(micro_model), engine.model(micro_model_en)
+    engine.model(micro_model)  # used again: now the most recent
+    engine.model(third)
+    assert second.ctx is None  # the least recently used went
+    assert first.ctx is not None
+    assert engine.transcribe(job(micro_model_en, noise(1.0))).language == "en"  # reloaded on demand
+    engine.close()
+
+
+def test_a_model_evicted_while_busy_is_freed_when_its_job_ends(micro_model: Path, micro_model_en: Path) -> None:
+    engine = NativeEngine(max_models=1)
+    busy = engine.model(micro_model)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(engine.transcribe, job(micro_model, noise(60.0)))
+        while not busy.lock.locked():
+            threading.Event().wait(0.01)
+        engine.model(micro_model_en)  # evicts the busy model without waiting for it
+        assert busy.retired and busy.ctx is not None
+        running.result(120)
+    assert busy.ctx is None
+    engine.close()

@@ -8,6 +8,7 @@ releases the GIL, so a job in a worker thread leaves the caller's event loop fre
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,21 +59,38 @@ class LoadedModel:
         self.path = path
         self.multilingual = bool(pw.whisper_is_multilingual(ctx))
         self.lock = threading.Lock()
+        self.retired = False
+        """Dropped from the cache while a job ran on it: that job frees it when it ends."""
 
     def free(self) -> None:
         with self.lock:
-            if self.ctx is not None:
-                pw.whisper_free(self.ctx)
-                self.ctx = None
+            self.free_locked()
+
+    def free_locked(self) -> None:
+        if self.ctx is not None:
+            pw.whisper_free(self.ctx)
+            self.ctx = None
+
+    def retire(self) -> None:
+        """Free now if idle, else when the running job ends (never wait for it here)."""
+        if self.lock.acquire(blocking=False):
+            try:
+                self.free_locked()
+            finally:
+                self.lock.release()
+        else:
+            self.retired = True
 
 
 class NativeEngine:
     name = "native"
 
-    def __init__(self, context: ContextSettings | None = None) -> None:
+    def __init__(self, context: ContextSettings | None = None, max_models: int = 2) -> None:
         whispercpp_log.install()
         self.context = context or ContextSettings()
-        self._models: dict[_ModelKey, LoadedModel] = {}
+        self.max_models = max_models
+        """Models kept loaded at once; the least recently used goes first (each holds its weights)."""
+        self._models: OrderedDict[_ModelKey, LoadedModel] = OrderedDict()
         self._models_lock = threading.Lock()
 
     def model(self, path: Path) -> LoadedModel:
@@ -81,9 +99,12 @@ class NativeEngine:
         key = _ModelKey(path.resolve(), stat.st_mtime_ns, stat.st_size, self.context)
         with self._models_lock:
             if key not in self._models:
-                for stale in [k for k in self._models if k.path == key.path]:
-                    self._models.pop(stale).free()
+                stale = [k for k in self._models if k.path == key.path]  # the same file, since replaced
+                others = [k for k in self._models if k.path != key.path]  # least recently used first
+                for old in stale + others[: max(0, len(others) + 1 - self.max_models)]:
+                    self._models.pop(old).retire()
                 self._models[key] = LoadedModel(key.path, self.context)
+            self._models.move_to_end(key)
             return self._models[key]
 
     def preload(self, model_path: Path) -> None:
@@ -99,11 +120,15 @@ class NativeEngine:
         while True:
             model = self.model(job.model_path)
             with model.lock:
-                if model.ctx is None:  # freed after our look-up because its file changed: look it up again
+                if model.ctx is None:  # freed after our look-up (reloaded or evicted): look it up again
                     continue
-                known = lambda code: pw.whisper_lang_id(code) >= 0  # noqa: E731
-                language = resolve_language(job.options, model.multilingual, known)
-                return self._run(model, job, _full_params(job, language), language)
+                try:
+                    known = lambda code: pw.whisper_lang_id(code) >= 0  # noqa: E731
+                    language = resolve_language(job.options, model.multilingual, known)
+                    return self._run(model, job, _full_params(job, language), language)
+                finally:
+                    if model.retired:
+                        model.free_locked()
 
     def _run(self, model: LoadedModel, job: EngineJob, params: Any, language: str) -> EngineResult:
         with whispercpp_log.capture() as lines:
