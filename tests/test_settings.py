@@ -63,3 +63,11 @@ def test_config_command_shows_values_and_sources(monkeypatch: pytest.MonkeyPatch
     threads_row = next(line for line in out.splitlines() if " threads " in line)
     assert "3" in threads_row
     assert "environment" in threads_row
+    assert "CPU threads per transcription" in threads_row
+
+
+def test_config_never_prints_a_database_password() -> None:
+    url = "postgresql+psycopg://whisper:hunter2@db.internal:5432/keys"
+    out = run_cli("config", env={"WHISPER_API_DATABASE_URL": url, "COLUMNS": "300"}).stdout.decode()
+    assert "hunter2" not in out
+    assert "postgresql+psycopg://whisper:***@db.internal:5432/keys" in out

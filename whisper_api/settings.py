@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -136,6 +137,14 @@ class Settings:
     @property
     def config_file(self) -> Path:
         return self.home / CONFIG_FILENAME
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact(value: object) -> str:
+    """A setting's value fit to print: a password inside a URL becomes ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", str(value))
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:

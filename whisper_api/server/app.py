@@ -84,6 +84,7 @@ def create_app(settings: Settings) -> Litestar:
     server_state = ServerState.create(settings)
 
     async def start_loading(app: Litestar) -> None:
+        # Kept on the app: the event loop holds only weak references to tasks.
         app.state.loader = asyncio.create_task(server_state.load_models())
 
     async def shut_down(app: Litestar) -> None:
