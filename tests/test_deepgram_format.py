@@ -77,6 +77,7 @@ def test_search_replace_and_profanity() -> None:
     assert channel["search"][1]["hits"] == []
     assert channel["alternatives"][0]["transcript"] == "Hello, planet. D*** it's 2026!"
     assert channel["alternatives"][0]["words"][1]["word"] == "planet"
+    assert channel["alternatives"][0]["words"][2]["word"] == "d***"
 
 
 def test_detect_language_adds_language_and_confidence() -> None:

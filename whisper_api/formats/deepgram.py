@@ -67,18 +67,17 @@ def rfc3339(moment: datetime) -> str:
 
 
 def _rewrite(word: Word, options: DeepgramOptions) -> _Word:
-    text = word.text
-    base = plain(text)
+    """Apply replace, then profanity masking, to both forms of a word."""
+    text, base = word.text, plain(word.text)
     for find, replacement in options.replace:
         if base == plain(find):
             start = text.lower().find(base)
             text = text[:start] + replacement + text[start + len(base):] if start >= 0 else replacement
-            base = plain(text) or replacement.lower()
+            base = plain(replacement) or replacement.lower()
             break
-    if options.profanity_filter and is_profane(text):
-        text = mask(text)
-        base = plain(text) if plain(text) else base
-    return _Word(base or plain(text), text, word)
+    if options.profanity_filter and is_profane(base):
+        text, base = mask(text), mask(base)
+    return _Word(base, text, word)
 
 
 def _word_json(word: _Word, options: DeepgramOptions) -> dict[str, Any]:

@@ -61,7 +61,7 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[di
             await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
         except WhisperApiError as exc:  # the transcript is done; a retry would only repeat the work
             logger.error("could not record usage for request %s: %s", rid, exc)
-    model = server.model(model_name)
+    model = await asyncio.to_thread(server.model, model_name)  # a stat and a header read: off the loop
     meta = ResponseMeta(rid, fetched.sha256, utc_now(), model.uuid, model.name, model.version)
     return Response(to_deepgram(transcript, params.response, meta), headers={"dg-request-id": rid})
 

@@ -50,13 +50,14 @@ def _installed(server: Server) -> list[ModelRecord]:
 async def list_models(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
     """Installed Whisper models in Deepgram's shape (``stt``; no ``tts``)."""
     await server.auth.caller(request.headers.get("authorization"), "listen")
-    return {"stt": [_model_json(model) for model in _installed(server)], "tts": []}
+    models = await asyncio.to_thread(_installed, server)  # globs the models folder and reads headers
+    return {"stt": [_model_json(model) for model in models], "tts": []}
 
 
 @get("/v1/models/{model_id:str}")
 async def get_model(request: Request[Any, Any, Any], server: Server, model_id: str) -> dict[str, Any]:
     await server.auth.caller(request.headers.get("authorization"), "listen")
-    for model in _installed(server):
+    for model in await asyncio.to_thread(_installed, server):
         if model_id in (model.uuid, model.name):
             return _model_json(model)
     raise ApiError(404, "MODEL_NOT_FOUND", f"No model '{model_id}' on this server.")
