@@ -17,13 +17,12 @@ from typing import BinaryIO, Union
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
-from whisper_api.models.store import ModelStore
+from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio]
-VAD_MODEL = "silero-vad"
 
 
 class Transcriber:

@@ -33,6 +33,12 @@ class TranscribeOptions:
     """Time each word from token timestamps; off spreads words evenly over their segment."""
     multichannel: bool = False
     """Transcribe each audio channel on its own instead of a mono mix."""
+    timestamps: bool = True
+    """Off, whisper decodes without timestamp tokens: one segment, fewer tokens (live interim results)."""
+    audio_context: int = 0
+    """Encoder frames to use (50 per second of audio); 0 uses all 1500 (30 s). Fewer is faster on short audio."""
+    max_tokens: int = 0
+    """At most this many tokens per segment; 0 means no limit."""
 
     @property
     def auto_language(self) -> bool:

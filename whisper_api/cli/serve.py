@@ -25,7 +25,7 @@ def serve(
     no_auth: Annotated[bool | None, typer.Option("--no-auth", help="Accept requests without a key (development).")]
     = None,
 ) -> None:
-    """Start the Deepgram-compatible server: POST /v1/listen, /v1/models, /v1/auth/grant."""
+    """Start the Deepgram-compatible server: POST and WebSocket /v1/listen, /v1/models, /v1/auth/grant."""
     try:
         import uvicorn
 
@@ -43,5 +43,7 @@ def serve(
         warn("authentication is off: every request is accepted without a key")
     info(f"whisper-api serving on http://{settings.host}:{settings.port}  model: {settings.model}  "
          f"engine: {settings.engine}  workers: {settings.workers}  auth: {auth}")
+    # wsproto: uvicorn's default WebSocket implementation logs a spurious error after every refused
+    # handshake (an HTTP 401 before the upgrade); this one handles refusals cleanly.
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, ws="wsproto")

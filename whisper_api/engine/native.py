@@ -155,7 +155,10 @@ def _full_params(job: EngineJob, language: str) -> Any:
     params.n_threads = job.threads
     params.language = language
     params.translate = options.translate
-    params.token_timestamps = options.word_timestamps
+    params.token_timestamps = options.word_timestamps and options.timestamps
+    params.no_timestamps = not options.timestamps
+    params.audio_ctx = options.audio_context
+    params.max_tokens = options.max_tokens
     params.temperature = options.temperature
     params.temperature_inc = 0.2 if options.temperature_fallback else 0.0
     params.greedy = {"best_of": options.best_of}

@@ -95,7 +95,10 @@ def _known_language(code: str) -> bool:
 
 
 def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language: str) -> list[str]:
-    """Every option the native engine honours, as whisper-cli flags (its own defaults differ)."""
+    """Every option the native engine honours, as whisper-cli flags (its own defaults differ).
+
+    whisper-cli has no flags for ``timestamps`` and ``max_tokens``: they only make decoding cheaper,
+    so this engine decodes in full instead."""
     options = job.options
     command = [str(binary), "-m", str(job.model_path), "-f", str(wav), "-of", str(out_prefix), "-ojf",
                "-t", str(job.threads), "-l", language, "-bs", str(options.beam_size), "-bo", str(options.best_of),
@@ -104,6 +107,8 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
         command.append("-nf")
     if options.translate:
         command.append("-tr")
+    if options.audio_context:
+        command += ["-ac", str(options.audio_context)]
     if options.initial_prompt:
         command += ["--prompt", options.initial_prompt]
     if job.vad_model_path is not None:

@@ -9,6 +9,7 @@ multichannel. Pure functions: no I/O, no clock (the caller passes the metadata).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -154,9 +155,18 @@ def _search(words: list[_Word], queries: tuple[str, ...]) -> list[dict[str, Any]
     return results
 
 
+def _alternative(words: list[_Word], options: DeepgramOptions) -> dict[str, Any]:
+    return {"transcript": _text(words, options), "confidence": _confidence(words),
+            "words": [_word_json(word, options) for word in words]}
+
+
+def alternative(words: Iterable[Word], options: DeepgramOptions) -> dict[str, Any]:
+    """``transcript``, ``confidence`` and ``words`` of some words, after the request's rewrites."""
+    return _alternative([_rewrite(word, options) for word in words], options)
+
+
 def _channel(words: list[_Word], transcript: Transcript, options: DeepgramOptions) -> dict[str, Any]:
-    alternative: dict[str, Any] = {"transcript": _text(words, options), "confidence": _confidence(words),
-                                   "words": [_word_json(word, options) for word in words]}
+    alternative = _alternative(words, options)
     if options.paragraphs or options.smart_format:
         alternative["paragraphs"] = _paragraphs(words)
     channel: dict[str, Any] = {"alternatives": [alternative]}
@@ -179,23 +189,31 @@ def _utterances(per_channel: list[list[_Word]], options: DeepgramOptions) -> lis
     return utterances
 
 
-def _metadata(transcript: Transcript, options: DeepgramOptions, meta: ResponseMeta) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
+def model_info(meta: ResponseMeta) -> dict[str, str]:
+    return {"name": meta.model_name, "version": meta.model_version, "arch": meta.model_arch}
+
+
+def metadata(meta: ResponseMeta, duration: float, channels: int) -> dict[str, Any]:
+    """The metadata both APIs share: a pre-recorded response's, a stream's closing Metadata."""
+    return {
         "transaction_key": "deprecated",
         "request_id": meta.request_id,
         "sha256": meta.sha256,
         "created": rfc3339(meta.created),
-        "duration": transcript.duration,
-        "channels": transcript.channels,
+        "duration": duration,
+        "channels": channels,
         "models": [meta.model_uuid],
-        "model_info": {meta.model_uuid: {"name": meta.model_name, "version": meta.model_version,
-                                         "arch": meta.model_arch}},
+        "model_info": {meta.model_uuid: model_info(meta)},
     }
+
+
+def _metadata(transcript: Transcript, options: DeepgramOptions, meta: ResponseMeta) -> dict[str, Any]:
+    fields: dict[str, Any] = metadata(meta, transcript.duration, transcript.channels)
     if options.tags:
-        metadata["tags"] = list(options.tags)
+        fields["tags"] = list(options.tags)
     if options.extra:
-        metadata["extra"] = dict(options.extra)
-    return metadata
+        fields["extra"] = dict(options.extra)
+    return fields
 
 
 def to_deepgram(transcript: Transcript, options: DeepgramOptions, meta: ResponseMeta) -> dict[str, Any]:

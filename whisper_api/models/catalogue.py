@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 WHISPER_CPP_REPO = "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1"
 TINYDIARIZE_REPO = "https://huggingface.co/akashmjn/tinydiarize-whisper.cpp/resolve/main"
+VAD_MODEL = "silero-vad"
+"""The Silero voice-activity model, used when VAD is asked for by name."""
 WHISPER_VAD_REPO = "https://huggingface.co/ggml-org/whisper-vad/resolve/9ffd54a1e1ee413ddf265af9913beaf518d1639b"
 
 

@@ -1,12 +1,17 @@
-"""Admission control: a fixed number of workers and a bounded queue in front of them.
+"""Admission control: a fixed number of workers, a bounded queue, and priorities.
 
-A request beyond both gets 429 with a Retry-After from the backlog (jobs ahead divided by the
-workers, times the recent mean job time), so clients back off by about the right amount.
+Waiters are served by priority, then in arrival order: a live stream's final result first, then
+its interim results, then batch jobs, so a queue of uploads never holds up live audio for more
+than the job already running. Only batch jobs count against the queue limit; a batch request
+beyond it gets 429 with a Retry-After from the backlog (jobs ahead divided by the workers,
+times the recent mean job time), so clients back off by about the right amount.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +21,7 @@ from typing import Generic, TypeVar
 Worker = TypeVar("Worker")
 INITIAL_JOB_SECONDS = 10.0
 SMOOTHING = 0.2
+LIVE_FINAL, LIVE_INTERIM, BATCH = 0, 1, 2
 
 
 class Overloaded(Exception):
@@ -28,12 +34,13 @@ class Admission(Generic[Worker]):
     """Hands out workers (e.g. transcribers, each with its own loaded model) one job at a time."""
 
     def __init__(self, workers: list[Worker], queue_size: int) -> None:
-        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
-        for worker in workers:
-            self._idle.put_nowait(worker)
+        self._idle = list(workers)
+        self._waiters: list[tuple[int, int, asyncio.Future[Worker]]] = []
+        self._arrivals = itertools.count()
         self.workers = len(workers)
         self.queue_size = queue_size
         self.waiting = 0
+        self.waiting_batch = 0
         self.running = 0
         self.mean_job_seconds = INITIAL_JOB_SECONDS
 
@@ -42,20 +49,44 @@ class Admission(Generic[Worker]):
         return max(1, math.ceil(ahead / self.workers * self.mean_job_seconds))
 
     @asynccontextmanager
-    async def worker(self) -> AsyncIterator[Worker]:
-        if self._idle.empty() and self.waiting >= self.queue_size:
+    async def worker(self, priority: int = BATCH) -> AsyncIterator[Worker]:
+        if priority == BATCH and not self._idle and self.waiting_batch >= self.queue_size:
             raise Overloaded(self.retry_after())
-        self.waiting += 1
-        try:
-            worker = await self._idle.get()  # a cancelled wait (client gone) just leaves the queue
-        finally:
-            self.waiting -= 1
+        worker = await self._acquire(priority)
         self.running += 1
         started = time.monotonic()
         try:
             yield worker
         finally:
             self.running -= 1
-            self._idle.put_nowait(worker)
-            elapsed = time.monotonic() - started
-            self.mean_job_seconds += SMOOTHING * (elapsed - self.mean_job_seconds)
+            self._release(worker)
+            if priority == BATCH:
+                elapsed = time.monotonic() - started
+                self.mean_job_seconds += SMOOTHING * (elapsed - self.mean_job_seconds)
+
+    async def _acquire(self, priority: int) -> Worker:
+        while self._waiters and self._waiters[0][2].done():  # waiters that left
+            heapq.heappop(self._waiters)
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        turn: asyncio.Future[Worker] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._arrivals), turn))
+        self.waiting += 1
+        self.waiting_batch += priority == BATCH
+        try:
+            return await turn
+        except asyncio.CancelledError:  # the client left while waiting
+            if turn.done() and not turn.cancelled():
+                self._release(turn.result())  # handed a worker just as it was cancelled: pass it on
+            raise
+        finally:
+            self.waiting -= 1
+            self.waiting_batch -= priority == BATCH
+
+    def _release(self, worker: Worker) -> None:
+        while self._waiters:
+            _, _, turn = heapq.heappop(self._waiters)
+            if not turn.done():  # skips waiters that were cancelled
+                turn.set_result(worker)
+                return
+        self._idle.append(worker)

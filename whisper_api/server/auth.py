@@ -111,3 +111,15 @@ class Authenticator:
         claims = {"sub": caller.key_id or "anonymous", "scope": "listen", "iat": now,
                   "exp": now + timedelta(seconds=ttl), "jti": str(uuid.uuid4())}
         return {"access_token": jwt.encode(claims, self.secret, algorithm=ALGORITHM), "expires_in": ttl}
+
+
+def websocket_credentials(authorization: str | None, subprotocols: list[str]) -> tuple[str | None, str | None]:
+    """The credentials of a WebSocket handshake, and the subprotocol to accept.
+
+    Browsers cannot set headers, so they offer ``token, <KEY>`` (or ``bearer, <JWT>``) as
+    subprotocols; the accepted subprotocol must be one of those offered, and is never the key.
+    """
+    for index, entry in enumerate(subprotocols[:-1]):
+        if entry.strip().lower() in ("token", "bearer"):
+            return authorization or f"{entry.strip()} {subprotocols[index + 1].strip()}", entry
+    return authorization, None

@@ -25,9 +25,10 @@ from whisper_api.core import Transcriber
 from whisper_api.errors import WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
 from whisper_api.keys import utc_now
-from whisper_api.server.admission import Overloaded
+from whisper_api.server.admission import BATCH, Overloaded
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request, too_many
 from whisper_api.server.fetch import fetch_url
+from whisper_api.server.jobs import run_stoppable
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import ListenRequest, parse_listen
 from whisper_api.server.requests import request_id
@@ -97,7 +98,7 @@ async def _transcribe(request: Request[Any, Any, Any], server: Server, source: P
     if server.load_error is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
     try:
-        async with server.admission.worker() as transcriber:
+        async with server.admission.worker(BATCH) as transcriber:
             return await _run_cancellable(request, server, lambda cancel: job(transcriber, cancel))
     except Overloaded as exc:
         raise too_many(exc.retry_after) from None
@@ -108,22 +109,19 @@ async def _run_cancellable(request: Request[Any, Any, Any], server: Server,
     """Run ``job`` on a transcription thread; stop it when the client disconnects, the timeout
     passes or this handler is cancelled (shutdown), and hold the worker until it has stopped."""
     timeout = server.settings.request_timeout
-    cancel = threading.Event()
-    work = asyncio.get_running_loop().run_in_executor(server.jobs, job, cancel)
+    work = asyncio.ensure_future(run_stoppable(server.jobs, job))
     gone = asyncio.ensure_future(_disconnected(request))
-    watched: set[asyncio.Future[Any]] = {work, gone}
     try:
-        done, _ = await asyncio.wait(watched, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({work, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if work in done:
-            transcript: Transcript = work.result()
-            return transcript
+            return work.result()
         if gone in done:
             raise ClientGone
         raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.")
     finally:
         gone.cancel()
         if not work.done():
-            cancel.set()
+            work.cancel()
             await asyncio.shield(asyncio.wait({work}))  # the engine stops within a token
 
 

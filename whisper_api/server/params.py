@@ -16,11 +16,15 @@ from whisper_api.audio import RawFormat
 from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.errors import ApiError
+from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
+from whisper_api.streaming.events import StreamOptions
 
 RAW_SAMPLE_FORMATS = {"linear16": "s16le", "linear32": "s32le", "mulaw": "mulaw", "alaw": "alaw"}
 """Headerless encodings; the others Deepgram names (flac, opus, amr...) carry headers and are sniffed."""
 
 Query = Mapping[str, Sequence[str]]
+DEEPGRAM_ENDPOINTING = 0.01
+"""Deepgram's default, 10 ms; the stream raises it to its minimum (see StreamOptions)."""
 
 
 def _invalid(name: str, wanted: str) -> ApiError:
@@ -108,6 +112,47 @@ def _raw_format(query: Query) -> RawFormat | None:
         raise _invalid("sample_rate", f"given for encoding={encoding}")
     rate = int(_number(query, "sample_rate", 16000, int))
     channels = int(_number(query, "channels", 1, int))
+    _check_limits(rate, channels)
+    return RawFormat(RAW_SAMPLE_FORMATS[encoding], rate, channels)
+
+
+def _check_limits(rate: int, channels: int) -> None:
     if rate > 384000 or channels > 32:
         raise _invalid("sample_rate and channels", "at most 384000 and 32")
-    return RawFormat(RAW_SAMPLE_FORMATS[encoding], rate, channels)
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    """A ``/v1/listen`` WebSocket's parameters."""
+
+    listen: ListenRequest
+    options: StreamOptions
+    encoding: str | None
+    """None: a container (WebM, Ogg, WAV...) recognised from its bytes."""
+    sample_rate: int | None
+    channels: int
+
+
+def _milliseconds(query: Query, name: str, default: float | None) -> float | None:
+    value = _last(query, name)
+    if value is None or value.strip().lower() == "true":
+        return default
+    if value.strip().lower() == "false":
+        return None
+    return _number(query, name, 0, float) / 1000
+
+
+def parse_stream(query: Query) -> StreamRequest:
+    listen = parse_listen(query)
+    encoding = (_last(query, "encoding") or "").lower() or None
+    if encoding is not None and encoding not in PCM_ENCODINGS and encoding not in FFMPEG_ENCODINGS:
+        raise _invalid("encoding", f"one of {', '.join([*PCM_ENCODINGS, *FFMPEG_ENCODINGS])}, or left out")
+    rate = int(_number(query, "sample_rate", 16000, int)) if _last(query, "sample_rate") is not None else None
+    channels = int(_number(query, "channels", 1, int))
+    _check_limits(rate or 0, channels)
+    options = StreamOptions(
+        transcribe=listen.transcribe, interim_results=_bool(query, "interim_results"),
+        endpointing=_milliseconds(query, "endpointing", DEEPGRAM_ENDPOINTING),
+        utterance_end=_milliseconds(query, "utterance_end_ms", None), vad_events=_bool(query, "vad_events"),
+        multichannel=listen.transcribe.multichannel)
+    return StreamRequest(listen, options, encoding, rate, channels)

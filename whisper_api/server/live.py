@@ -1,0 +1,243 @@
+"""The ``/v1/listen`` WebSocket: Deepgram's live transcription protocol.
+
+The handshake authenticates (``Authorization`` header, or the browser's ``token, KEY``
+subprotocol) and checks the parameters before the upgrade, so failures are plain HTTP errors
+in Deepgram's JSON shape. Then three tasks share the connection: the receiver (audio into the
+decoder and the live session, control messages), the session's decode loop (results out),
+and a watchdog (10 s without a message, or transcription falling behind). Whichever ends
+first decides how the stream closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from whisper_api.errors import AudioDecodeError, WhisperApiError
+from whisper_api.formats.deepgram import ResponseMeta
+from whisper_api.formats.deepgram_live import closing_metadata, error_message, event_message
+from whisper_api.keys import utc_now
+from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
+from whisper_api.server.auth import Caller, websocket_credentials
+from whisper_api.server.errors import ApiError, from_core
+from whisper_api.server.jobs import run_stoppable
+from whisper_api.server.models import whisper_name
+from whisper_api.server.params import StreamRequest, parse_stream
+from whisper_api.server.state import Server, ServerState
+from whisper_api.streaming.channel import DecodeJob
+from whisper_api.streaming.decoders import StreamDecoder, open_decoder
+from whisper_api.streaming.events import StreamEvent
+from whisper_api.streaming.live import LiveStream, transcribe_job
+from whisper_api.streaming.vad import vad_model_path
+from whisper_api.transcript import Word
+
+IDLE_TIMEOUT = 10.0
+MAX_LAG = 30.0
+"""Seconds a final may wait for a decode before the stream is told the server cannot keep up."""
+WATCH_EVERY = 0.25
+NET_0001 = "NET-0001: no audio data or text message received within the timeout window."
+DATA_0000 = "DATA-0000: the payload cannot be decoded as audio."
+OVERLOADED = "OVERLOADED: transcription fell too far behind the audio; the server is too busy."
+SERVER_ERROR = "NET-0000: the server failed to transcribe the stream."
+CLOSE_NORMAL, CLOSE_POLICY, CLOSE_ERROR, CLOSE_TRY_LATER = 1000, 1008, 1011, 1013
+logger = logging.getLogger("whisper_api.server")
+access_log = logging.getLogger("whisper_api.server.access")
+
+
+@websocket("/v1/listen")
+async def live_listen(socket: WebSocket[Any, Any, Any], server: Server) -> None:
+    started, request_id = time.monotonic(), str(uuid.uuid4())
+    try:
+        connection = await _handshake(socket, server, request_id)
+    except (ApiError, WhisperApiError) as exc:
+        error = exc if isinstance(exc, ApiError) else from_core(exc)
+        await _deny(socket, request_id, error)
+        access_log.info("%s WS /v1/listen %d %.3fs", request_id, error.status, time.monotonic() - started)
+        return
+    code = await connection.serve()
+    access_log.info("%s WS /v1/listen close %s %.3fs", request_id, code, time.monotonic() - started)
+
+
+async def _handshake(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str) -> LiveConnection:
+    authorization, subprotocol = websocket_credentials(socket.headers.get("authorization"),
+                                                       list(socket.scope.get("subprotocols") or []))
+    caller = await server.auth.caller(authorization, "listen")
+    request = parse_stream(socket.query_params.dict())
+    model_name = whisper_name(request.listen.model, server.settings.model, server.models)
+    await server.loaded.wait()
+    if server.load_error is not None:
+        raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
+    model = await asyncio.to_thread(server.model, model_name)
+    decoder = await asyncio.to_thread(open_decoder, request.encoding, request.sample_rate, request.channels,
+                                      not request.options.multichannel)
+    meta = ResponseMeta(request_id, "incomplete", utc_now(), model.uuid, model.name, model.version)
+    try:
+        await socket.accept(subprotocols=subprotocol, headers={"dg-request-id": request_id})
+    except BaseException:
+        await asyncio.to_thread(decoder.close)
+        raise
+    return LiveConnection(socket, server, request, model_name, meta, decoder, caller)
+
+
+async def _deny(socket: WebSocket[Any, Any, Any], request_id: str, error: ApiError) -> None:
+    """Refuse the upgrade with an HTTP response, where the server supports it (uvicorn does)."""
+    if "websocket.http.response" not in (socket.scope.get("extensions") or {}):
+        await socket.close(code=CLOSE_POLICY, reason=error.err_msg[:120])
+        return
+    body = json.dumps({"err_code": error.err_code, "err_msg": error.err_msg, "request_id": request_id}).encode()
+    headers = [(b"content-type", b"application/json"), (b"dg-request-id", request_id.encode()),
+               (b"dg-error", error.err_msg.encode("latin-1", "replace")),
+               *((name.lower().encode(), value.encode("latin-1")) for name, value in error.headers.items())]
+    await socket.send({"type": "websocket.http.response.start", "status": error.status, "headers": headers})
+    await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
+
+class LiveConnection:
+    def __init__(self, socket: WebSocket[Any, Any, Any], server: ServerState, request: StreamRequest,
+                 model_name: str, meta: ResponseMeta, decoder: StreamDecoder, caller: Caller) -> None:
+        self.socket, self.server, self.request, self.meta, self.caller = socket, server, request, meta, caller
+        self.decode_options = dataclasses.replace(request.listen.transcribe, model=model_name)
+        self.stream = LiveStream(decoder, request.options, vad_model_path(server.models), self._decode, self._emit)
+        self.last_heard = time.monotonic()
+        self.send_lock = asyncio.Lock()
+
+    async def serve(self) -> int:
+        """Run the stream to its end; returns the close code."""
+        receiver = asyncio.create_task(self._receive())
+        watchdog = asyncio.create_task(self._watch())
+        runner = asyncio.create_task(self._run())
+        try:
+            done, _ = await asyncio.wait({receiver, watchdog, runner}, return_when=asyncio.FIRST_COMPLETED)
+            ending = next(iter(done)).result()
+            for task in (receiver, watchdog):
+                task.cancel()
+            return await self._end(ending, runner)
+        finally:
+            for task in (receiver, watchdog, runner):
+                task.cancel()
+            await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
+            await asyncio.to_thread(self.stream.close)
+            await self._record_usage(self.stream.duration)
+
+    async def _end(self, ending: str, runner: asyncio.Task[str]) -> int:
+        if ending in ("close", "idle"):
+            ending = await self._flush(runner, ending)
+        if ending == "close":
+            return await self._close(CLOSE_NORMAL, "", metadata=True)
+        if ending == "idle":
+            return await self._close(CLOSE_ERROR, NET_0001, metadata=True)
+        if ending == "bad_audio":
+            return await self._close(CLOSE_POLICY, DATA_0000)
+        if ending == "overloaded":
+            await self._send(error_message("Overloaded", OVERLOADED))
+            return await self._close(CLOSE_TRY_LATER, OVERLOADED, metadata=True)
+        if ending == "failed":
+            return await self._close(CLOSE_ERROR, SERVER_ERROR)
+        return 0  # the client went away: nothing more to say
+
+    async def _flush(self, runner: asyncio.Task[str], ending: str) -> str:
+        """The rest of the audio and its final results, in order; what ends the stream then."""
+        try:
+            await self.stream.end()
+            outcome = await asyncio.wait_for(asyncio.shield(runner), self.server.settings.request_timeout)
+        except AudioDecodeError:
+            return "bad_audio"
+        except (WhisperApiError, TimeoutError) as exc:
+            logger.error("stream %s failed: %s", self.meta.request_id, str(exc) or "timed out")
+            return "failed"
+        return "failed" if outcome == "failed" else ending
+
+    async def _close(self, code: int, reason: str, metadata: bool = False) -> int:
+        if metadata:
+            await self._send(closing_metadata(self.meta, self.stream.duration, self.stream.channels))
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.socket.close(code=code, reason=reason)
+        return code
+
+    async def _receive(self) -> str:
+        while True:
+            message = await self.socket.receive()
+            if message["type"] == "websocket.disconnect":
+                return "gone"
+            self.last_heard = time.monotonic()
+            data, text = message.get("bytes"), message.get("text")
+            if isinstance(data, bytes):
+                if not data:
+                    return "close"  # the pre-2022 way to say CloseStream
+                try:
+                    await self.stream.feed(data)
+                except AudioDecodeError:
+                    return "bad_audio"
+            elif isinstance(text, str):
+                ending = await self._control(text)
+                if ending:
+                    return ending
+
+    async def _control(self, text: str) -> str | None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            await self._send(error_message("SchemaError", "The message is not valid JSON.", text))
+            return None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "KeepAlive":
+            return None
+        if kind == "CloseStream":
+            return "close"
+        if kind == "Finalize":
+            await self.stream.finalize()
+            return None
+        if kind == "Configure":
+            await self._send({"type": "ConfigureFailure", "request_id": self.meta.request_id,
+                              "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                              "description": "Key terms are set when the stream opens (keyterm=...)."})
+            return None
+        await self._send(error_message("SchemaError", f"Unknown message type: {kind!r}.", text))
+        return None
+
+    async def _watch(self) -> str:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if time.monotonic() - self.last_heard >= IDLE_TIMEOUT:
+                return "idle"
+            if self.stream.lag > MAX_LAG:
+                return "overloaded"
+
+    async def _run(self) -> str:
+        try:
+            await self.stream.run()
+        except WhisperApiError as exc:
+            logger.error("stream %s failed: %s", self.meta.request_id, exc)
+            return "failed"
+        return "close"
+
+    async def _decode(self, job: DecodeJob) -> tuple[Word, ...]:
+        async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
+            return await run_stoppable(self.server.jobs,
+                                       lambda stop: transcribe_job(transcriber, job, self.decode_options, stop))
+
+    async def _emit(self, event: StreamEvent) -> None:
+        await self._send(event_message(event, self.request.listen.response, self.meta))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        # A client that left is no error here: the receiver sees the disconnect and ends the stream.
+        async with self.send_lock:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+                await self.socket.send_text(json.dumps(message))
+
+    async def _record_usage(self, seconds: float) -> None:
+        if self.caller.key_id is None or self.server.store is None or seconds == 0:
+            return
+        try:
+            await asyncio.to_thread(self.server.store.record_usage, self.caller.key_id, seconds)
+        except WhisperApiError as exc:
+            logger.error("could not record usage for stream %s: %s", self.meta.request_id, exc)

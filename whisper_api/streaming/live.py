@@ -1,0 +1,212 @@
+"""A live transcription: bytes to audio, its channels, the order of their decodes, one decode.
+
+``LiveStream`` is driven by its host (the WebSocket handler, ``whisper-api live``): ``feed``
+bytes as they come, ``finalize`` on request, ``end`` at the end of the stream, while ``run``
+works through the decodes one at a time, finals before interims, and hands each event to
+``emit``. The host supplies ``decode`` (where and with which worker a decode runs);
+``transcribe_job`` is what runs there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray
+from whisper_api.core import Transcriber
+from whisper_api.options import TranscribeOptions
+from whisper_api.streaming.channel import ChannelStream, DecodeJob
+from whisper_api.streaming.decoders import StreamDecoder
+from whisper_api.streaming.events import StreamEvent, StreamOptions
+from whisper_api.streaming.vad import VoiceActivity, open_vad
+from whisper_api.transcript import Word
+
+Decode = Callable[[DecodeJob], Awaitable[tuple[Word, ...]]]
+Emit = Callable[[StreamEvent], Awaitable[None]]
+
+MIN_DECODE_SAMPLES = int(1.1 * SAMPLE_RATE)
+"""whisper.cpp skips input shorter than 1 s: shorter utterances are padded with silence."""
+ENCODER_FRAMES_PER_SECOND = 50
+CONTEXT_MARGIN = 64
+"""Encoder frames beyond the audio when the context is reduced (1.3 s): whisper reads a little past the end."""
+TOKENS_PER_SECOND = 8
+"""A generous bound on speech (about 4 tokens per second), so a looping decode stops early."""
+
+
+def audio_context(seconds: float) -> int:
+    """A reduced encoder context for ``seconds`` of audio, in whisper.cpp's units (1500 = 30 s)."""
+    frames = math.ceil(seconds * ENCODER_FRAMES_PER_SECOND) + CONTEXT_MARGIN
+    return min(1500, math.ceil(frames / 64) * 64)
+
+
+def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool = False) -> TranscribeOptions:
+    """Interims decode fast (reduced context, no timestamps); finals with timed words."""
+    seconds = max(job.samples.size, MIN_DECODE_SAMPLES) / SAMPLE_RATE
+    reduced = not job.is_final or reduce_finals
+    return dataclasses.replace(
+        base, temperature_fallback=False, timestamps=job.is_final, word_timestamps=job.is_final,
+        audio_context=audio_context(seconds) if reduced else 0,
+        max_tokens=math.ceil(seconds * TOKENS_PER_SECOND) + 16,
+    )
+
+
+def transcribe_job(transcriber: Transcriber, job: DecodeJob, base: TranscribeOptions,
+                   cancel: threading.Event | None = None, reduce_finals: bool = False) -> tuple[Word, ...]:
+    """The words of one decode, timed from the start of the job's audio."""
+    samples = job.samples
+    if samples.size < MIN_DECODE_SAMPLES:
+        samples = np.pad(samples, (0, MIN_DECODE_SAMPLES - samples.size))
+    transcript = transcriber.transcribe(DecodedAudio.from_array(samples, "<live>"),
+                                        decode_options(base, job, reduce_finals), cancel=cancel)
+    spoken = job.samples.size / SAMPLE_RATE
+    return tuple(word for word in transcript.words() if word.start < spoken)
+
+
+class LiveSession:
+    def __init__(self, options: StreamOptions, vads: list[VoiceActivity], decode: Decode, emit: Emit,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.streams = [ChannelStream(index, len(vads), options, vad, clock) for index, vad in enumerate(vads)]
+        self._decode, self._emit = decode, emit
+        self._wake = asyncio.Event()
+        self._ending = False
+        self._turn = 0
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received."""
+        return self.streams[0].received / SAMPLE_RATE
+
+    @property
+    def lag(self) -> float:
+        """How long the oldest final has waited for a decode: it grows when decoding cannot keep up."""
+        return max(stream.oldest_wait() for stream in self.streams)
+
+    async def push(self, samples: FloatArray) -> None:
+        """Audio as (frames, channels), one column per stream channel."""
+        for index, stream in enumerate(self.streams):
+            frames = stream.accept(np.ascontiguousarray(samples[:, index]))
+            # Silero runs in C without the GIL: on a thread, a burst of audio never stalls the event loop.
+            probabilities = await asyncio.to_thread(stream.vad.probabilities, frames) if frames.size else frames
+            for event in stream.analyse(probabilities):
+                await self._emit(event)
+        self._wake.set()
+
+    def finalize(self) -> None:
+        for stream in self.streams:
+            stream.finalize()
+        self._wake.set()
+
+    def end(self) -> None:
+        """No more audio: the remaining speech becomes final, then ``run`` returns."""
+        for stream in self.streams:
+            stream.finalize(from_finalize=False)
+        self._ending = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            job = self._next_job()
+            if job is None:
+                if self._ending:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            words = await self._decode(job) if job.samples.size else ()
+            for event in self.streams[job.channel].complete(job, words):
+                await self._emit(event)
+
+    def _next_job(self) -> DecodeJob | None:
+        waiting = [stream for stream in self.streams if stream.jobs]
+        if waiting:
+            return min(waiting, key=lambda stream: stream.jobs[0].queued_at).next_job()
+        count = len(self.streams)
+        for step in range(count):  # interims take turns across channels
+            stream = self.streams[(self._turn + step) % count]
+            job = stream.next_job()
+            if job is not None:
+                self._turn = (stream.channel + 1) % count
+                return job
+        return None
+
+    def close(self) -> None:
+        for stream in self.streams:
+            stream.close()
+
+
+class LiveStream:
+    """Encoded bytes in, events out: a decoder feeding a LiveSession.
+
+    The session is made with the first decoded audio, because a container's channel count is
+    known only then. ``run`` works through the decodes until ``end`` has been called and every
+    final is out.
+    """
+
+    def __init__(self, decoder: StreamDecoder, options: StreamOptions, vad_model: Path | None, decode: Decode,
+                 emit: Emit) -> None:
+        self.decoder, self.options, self.vad_model = decoder, options, vad_model
+        self._decode, self._emit = decode, emit
+        self.session: LiveSession | None = None
+        self._started = asyncio.Event()
+        """Set when the session exists, or when the stream ended without audio."""
+
+    @property
+    def duration(self) -> float:
+        return self.session.duration if self.session else 0.0
+
+    @property
+    def channels(self) -> int:
+        return len(self.session.streams) if self.session else 0
+
+    @property
+    def lag(self) -> float:
+        return self.session.lag if self.session else 0.0
+
+    async def feed(self, data: bytes) -> None:
+        """Decode and transcribe more of the stream (raises AudioDecodeError on data that is not audio)."""
+        await self._push(await self._decoded(data))
+
+    async def finalize(self) -> None:
+        """Make everything received so far final now."""
+        await self._push(await self._decoded(b""))
+        if self.session is not None:
+            self.session.finalize()
+
+    async def end(self) -> None:
+        """No more input: the decoder's last samples, then the last finals."""
+        await self._push(await asyncio.to_thread(self.decoder.finish))
+        if self.session is not None:
+            self.session.end()
+        self._started.set()
+
+    async def run(self) -> None:
+        await self._started.wait()
+        if self.session is not None:
+            await self.session.run()
+
+    async def _decoded(self, data: bytes) -> FloatArray:
+        # ffmpeg's pipe can make a write wait: never on the event loop.
+        return await asyncio.to_thread(self.decoder.feed, data) if self.decoder.blocking else self.decoder.feed(data)
+
+    async def _push(self, samples: FloatArray) -> None:
+        if samples.shape[0] == 0:
+            return
+        if self.session is None:
+            path, channels = self.vad_model, samples.shape[1]
+            vads = await asyncio.to_thread(lambda: [open_vad(path) for _ in range(channels)])
+            self.session = LiveSession(self.options, vads, self._decode, self._emit)
+            self._started.set()
+        await self.session.push(samples)
+
+    def close(self) -> None:
+        """Free the decoder (it may be a process) and the VAD models."""
+        self.decoder.close()
+        if self.session is not None:
+            self.session.close()
