@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import subprocess
 from pathlib import Path
 
@@ -307,3 +308,29 @@ def test_admission_serves_live_finals_then_interims_then_batch() -> None:
         return order
 
     assert asyncio.run(main()) == ["final", "interim", "batch"]
+
+
+def test_cli_live_prints_utterances_from_a_pipe_and_json_for_pipelines(micro_model: Path, tmp_path: Path) -> None:
+    from tests.support.cli import run_cli
+
+    audio = np.concatenate([speech(1.5), silence(1.0), speech(1.5), silence(1.0)])
+    pcm = (audio * 32767).astype("<i2").tobytes()
+    text = run_cli("live", "-", "--model", str(micro_model), "--encoding", "linear16", "--sample-rate", "16000",
+                   "--full-context", stdin=pcm)
+    assert text.returncode == 0, text.stderr
+    assert len(text.stdout.decode().splitlines()) == 2  # one line per utterance
+    assert b"loudness" in text.stderr  # no VAD model installed: the energy detector, said once
+
+    wav = write_wav(tmp_path / "clip.wav", [audio])
+    lines = run_cli("live", str(wav), "--model", str(micro_model), "--json", "--interim")
+    messages = [json.loads(line) for line in lines.stdout.decode().splitlines()]
+    assert lines.returncode == 0, lines.stderr
+    assert [m["type"] for m in messages].count("SpeechStarted") == 2 and messages[-1]["type"] == "Metadata"
+    assert [m["is_final"] for m in messages if m["type"] == "Results"].count(True) == 2
+
+
+def test_cli_live_reports_undecodable_input(micro_model: Path) -> None:
+    from tests.support.cli import run_cli
+
+    result = run_cli("live", "-", "--model", str(micro_model), stdin=b"not audio at all" * 100)
+    assert result.returncode == 1 and b"cannot be decoded" in result.stderr

@@ -108,6 +108,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: False),
     SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
                 lambda _: False),
+    SettingSpec("live_full_context", "Live: decode final results with whisper's full 30 s encoder context "
+                "(several times slower on short utterances; off, the context fits the utterance).", _parse_bool,
+                lambda _: False),
 )
 
 
@@ -131,6 +134,7 @@ class Settings:
     allowed_hosts: str
     no_auth: bool
     auto_download: bool
+    live_full_context: bool
     sources: Mapping[str, str]
     """Where each value came from: flag, environment, config file or default."""
 

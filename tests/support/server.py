@@ -19,6 +19,7 @@ import httpx
 class RunningServer:
     url: str
     log: Path
+    pid: int
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -40,7 +41,7 @@ def run_server(home: Path, *args: str, env: dict[str, str] | None = None,
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "whisper_api", "serve", "--port", str(port), *args],
                                    stdout=out, stderr=subprocess.STDOUT, env=environment)
-    server = RunningServer(f"http://127.0.0.1:{port}", log)
+    server = RunningServer(f"http://127.0.0.1:{port}", log, process.pid)
     try:
         _wait_ready(server, process, ready_path)
         yield server

@@ -222,8 +222,9 @@ class LiveConnection:
 
     async def _decode(self, job: DecodeJob) -> tuple[Word, ...]:
         async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
-            return await run_stoppable(self.server.jobs,
-                                       lambda stop: transcribe_job(transcriber, job, self.decode_options, stop))
+            reduce_finals = not self.server.settings.live_full_context
+            return await run_stoppable(self.server.jobs, lambda stop: transcribe_job(
+                transcriber, job, self.decode_options, stop, reduce_finals))
 
     async def _emit(self, event: StreamEvent) -> None:
         await self._send(event_message(event, self.request.listen.response, self.meta))

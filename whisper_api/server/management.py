@@ -8,8 +8,8 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
+from whisper_api.models.identity import ModelRecord
 from whisper_api.server.errors import ApiError
-from whisper_api.server.models import ModelRecord
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import Server
 

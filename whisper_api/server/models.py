@@ -8,13 +8,8 @@ that model when it is installed.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import ModelStore, catalogue_model
-from whisper_api.models.ggml import read_header
 from whisper_api.models.store import looks_like_path
 from whisper_api.server.errors import NO_MODEL, bad_request
 
@@ -22,16 +17,6 @@ DEEPGRAM_FAMILIES = ("nova-3", "nova-2", "nova", "enhanced", "base", "general", 
                      "conversationalai", "voicemail", "video", "medical", "drivethru", "automotive", "custom")
 DEEPGRAM_WHISPER = {"large": "large-v3"}
 """Deepgram's hosted ``whisper-<size>`` names whose size is not a whisper.cpp model name."""
-_NAMESPACE = uuid.UUID("6f1bd0c9-2a8e-4d5e-9a47-5cf8d7a1e2b3")
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    name: str
-    path: Path
-    uuid: str
-    version: str
-    multilingual: bool
 
 
 def whisper_name(requested: str | None, default: str, store: ModelStore) -> str:
@@ -57,12 +42,3 @@ def _installed(name: str, store: ModelStore) -> str:
     except ModelNotFoundError:
         raise bad_request(f"{NO_MODEL} (model '{name}' is not installed on this server)") from None
     return name
-
-
-def record(name: str, store: ModelStore) -> ModelRecord:
-    """A stable identity for a model: the same name and file contents give the same UUID."""
-    path = store.resolve(name)
-    entry = catalogue_model(name)
-    version = entry.sha256[:12] if entry else f"local-{path.stat().st_size}"
-    model_uuid = str(uuid.uuid5(_NAMESPACE, f"{name}:{version}"))
-    return ModelRecord(name, path, model_uuid, version, read_header(path).multilingual)

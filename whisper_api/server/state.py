@@ -12,10 +12,10 @@ from litestar.params import SkipValidation
 from whisper_api.core import Transcriber
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
+from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.admission import Admission
 from whisper_api.server.auth import Authenticator, load_secret
 from whisper_api.server.fetch import AllowList
-from whisper_api.server.models import ModelRecord, record
 from whisper_api.settings import Settings
 
 logger = logging.getLogger("whisper_api.server")

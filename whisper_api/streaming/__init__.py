@@ -1,0 +1,1 @@
+"""Live transcription: audio arriving in pieces, results while it is spoken."""
