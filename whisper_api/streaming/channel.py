@@ -172,17 +172,17 @@ class ChannelStream:
         if self.jobs:
             self.final_in_flight = True
             return self.jobs.popleft()
-        due = self.options.interim_results and \
-            self.received - self.last_interim >= self.options.interim_every * SAMPLE_RATE
-        if not due:
+        # Up to the VAD's cursor only: audio it has not judged yet may hold the start of speech.
+        cursor, every = self.vad_cursor, int(self.options.interim_every * SAMPLE_RATE)
+        if not self.options.interim_results or cursor - self.last_interim < every:
             return None
-        self.last_interim = self.received
+        self.last_interim = cursor - (cursor - self.last_interim) % every  # on a steady grid: no drift
         start = self.utterance_start
         speaking = start is not None and self.speech_frames >= MIN_SPEECH_FRAMES
-        samples = self.buffer[start - self.buffer_start:].copy() if speaking and start is not None \
-            else np.zeros(0, np.float32)
+        samples = self.buffer[start - self.buffer_start:cursor - self.buffer_start].copy() \
+            if speaking and start is not None else np.zeros(0, np.float32)
         return DecodeJob(self.channel, samples, (start or 0) / SAMPLE_RATE, self.final_end / SAMPLE_RATE,
-                         self.received / SAMPLE_RATE, False, queued_at=self.clock())
+                         cursor / SAMPLE_RATE, False, queued_at=self.clock())
 
     def complete(self, job: DecodeJob, words: tuple[Word, ...]) -> list[StreamEvent]:
         """The decoded words of a job (times from the job's start): its result, and what follows."""

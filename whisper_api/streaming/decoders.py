@@ -120,7 +120,7 @@ class FfmpegDecoder:
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - ffmpeg writes it for the stream's lifetime
         command = [
             find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin",
-            "-fflags", "nobuffer", "-probesize", "32768", "-analyzeduration", "0",
+            "-probesize", "32768", "-analyzeduration", "0",
             *(["-f", demuxer] if demuxer else []), "-protocol_whitelist", "pipe", "-i", "pipe:0",
             "-vn", "-map", "0:a:0", *(["-ac", "1"] if mono else []), "-ar", str(SAMPLE_RATE),
             "-c:a", "pcm_f32le", "-f", "wav", "-flush_packets", "1", "pipe:1",
