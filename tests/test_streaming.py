@@ -181,12 +181,16 @@ def speech(seconds: float) -> np.ndarray:
     return tone(seconds) * 0.5
 
 
+def push(stream: ChannelStream, samples: np.ndarray) -> list:  # type: ignore[type-arg]
+    return stream.analyse(stream.vad.probabilities(stream.accept(samples)))
+
+
 def run_channel(audio: np.ndarray, options: StreamOptions, chunk: float = 0.1) -> tuple[ChannelStream, list]:  # type: ignore[type-arg]
     stream = ChannelStream(0, 1, options, ScriptedVad())
     events: list = []  # type: ignore[type-arg]
     step = int(chunk * SAMPLE_RATE)
     for start in range(0, len(audio), step):
-        events += stream.push(audio[start:start + step])
+        events += push(stream, audio[start:start + step])
         while (job := stream.next_job()) is not None:
             events += [job, *stream.complete(job, (Word("w", 0.0, job.samples.size / SAMPLE_RATE, 1.0),)
                                              if job.samples.size else ())]
@@ -244,7 +248,7 @@ def test_finalize_flushes_mid_utterance_and_in_silence() -> None:
     job = stream.next_job()
     assert job is not None and job.is_final and job.from_finalize and job.samples.size > SAMPLE_RATE
     stream.complete(job, ())
-    stream.push(silence(0.5))
+    push(stream, silence(0.5))
     stream.finalize()
     empty = stream.next_job()
     assert empty is not None and empty.from_finalize and empty.samples.size == 0
@@ -265,7 +269,7 @@ def test_audio_context_is_reduced_for_short_audio_only() -> None:
 
 def test_transcribe_job_decodes_short_audio_and_keeps_words_inside_it(micro_model: Path) -> None:
     stream = ChannelStream(0, 1, StreamOptions(endpointing=None), ScriptedVad())
-    stream.push(speech(0.6))
+    push(stream, speech(0.6))
     stream.finalize()
     job = stream.next_job()
     assert job is not None and job.samples.size < MIN_DECODE_SAMPLES

@@ -1,9 +1,10 @@
 """One channel of a live stream: voice activity, utterances, and what to decode when.
 
-A pure state machine (no threads, no I/O): ``push`` audio in, take ``DecodeJob``s out with
-``next_job``, hand the decoded words back with ``complete``. Results tile the stream: each
-final covers the time from the previous final's end to its own end, so finals never overlap,
-and an utterance cut at the maximum length is cut at its quietest frame, between words.
+A pure state machine (no threads, no I/O): ``accept`` audio and ``analyse`` the VAD's verdict
+on it, take ``DecodeJob``s out with ``next_job``, hand the decoded words back with
+``complete``. Results tile the stream: each final covers the time from the previous final's
+end to its own end, so finals never overlap, and an utterance cut at the maximum length is
+cut at its quietest frame, between words.
 """
 
 from __future__ import annotations
@@ -78,12 +79,8 @@ class ChannelStream:
         seconds = self.options.effective_endpointing
         return None if seconds is None else int(seconds * SAMPLE_RATE)
 
-    def push(self, samples: FloatArray) -> list[StreamEvent]:
-        """Add audio; returns the events it causes at once (SpeechStarted, UtteranceEnd)."""
-        return self.analyse(self.vad.probabilities(self.accept(samples)))
-
     def accept(self, samples: FloatArray) -> FloatArray:
-        """First half of ``push``: store the audio; returns the whole frames the VAD has not seen."""
+        """Store more audio; returns the whole frames the VAD has not seen, for ``analyse``."""
         self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
         self.received += samples.size
         whole = (self.received - self.vad_cursor) // FRAME_SAMPLES * FRAME_SAMPLES
@@ -92,7 +89,8 @@ class ChannelStream:
         return frames
 
     def analyse(self, probabilities: FloatArray) -> list[StreamEvent]:
-        """Second half of ``push``: the VAD's verdict on those frames (async hosts run the VAD on a thread)."""
+        """The VAD's verdict on those frames (run apart, so async hosts can put the VAD on a thread);
+        returns the events it causes at once (SpeechStarted, UtteranceEnd)."""
         self.probabilities = np.concatenate([self.probabilities, probabilities])
         events: list[StreamEvent] = []
         for probability in probabilities:
