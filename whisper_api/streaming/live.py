@@ -48,7 +48,7 @@ def audio_context(seconds: float) -> int:
 
 def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool = True) -> TranscribeOptions:
     """A context that fits the audio (finals get the full 30 s unless ``reduce_finals``: the reduced
-    one is 3-10x faster on short utterances, see docs/benchmarks.md), and timed words for finals.
+    one is 4-14x faster on short utterances, see docs/benchmarks.md), and timed words for finals.
 
     Timestamp tokens stay on for interims too: whisper.cpp stops a decode whose timestamps pass the
     end of the audio, which made decodes without them slower in the benchmark, not faster."""
