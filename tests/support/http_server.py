@@ -17,6 +17,8 @@ class ServedFiles:
     honour_range: bool = True
     redirects: dict[str, str] = field(default_factory=dict)
     """path -> Location for a 302 answer."""
+    content_types: dict[str, str] = field(default_factory=dict)
+    """path -> Content-Type, for clients that care (pip reads only text/html index pages)."""
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     """(path, Range header) of every request, for assertions."""
 
@@ -48,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         chunk = body[start:]
+        if self.path in self.served.content_types:
+            self.send_header("Content-Type", self.served.content_types[self.path])
         self.send_header("Content-Length", str(len(chunk)))
         self.end_headers()
         if self.served.drop_after is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from whisper_api import __version__
-from whisper_api.cli import config, engine, keys, live, models, serve, transcribe
+from whisper_api.cli import config, diarize, engine, keys, live, models, serve, transcribe
 from whisper_api.errors import WhisperApiError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # never print local variables (paths, keys) in a traceback
 )
 app.command("transcribe")(transcribe.transcribe)
+app.command("diarize")(diarize.diarize)
 app.command("live")(live.live)
 app.command("serve")(serve.serve)
 app.command("config")(config.show_config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from whisper_api.cli.console import info, progress_bar
+from whisper_api.cli.console import info, progress_bar, stderr, warn
 from whisper_api.models import CatalogueModel
 from whisper_api.settings import Settings
 
@@ -19,6 +19,15 @@ def download_with_progress(model: CatalogueModel, settings: Settings) -> Path:
         def report(done: int, total: int | None) -> None:
             progress.update(task, completed=done, total=total)
 
-        path = download_model(model, settings.models_dir, settings.models_url, report)
+        path = download_model(model, settings.models_dir, settings.models_url, report, on_fallback=warn)
     info(f"downloaded {model.name} to {path} (checksum verified)")
+    return path
+
+
+def install_speaker_encoder_with_status(settings: Settings) -> Path:
+    from whisper_api.models.speaker_encoder import install_speaker_encoder
+
+    with stderr.status("fetching resemblyzer with pip and converting its voice encoder"):
+        path = install_speaker_encoder(settings.models_dir)
+    info(f"installed the speaker encoder to {path} (checksums verified; licence beside it)")
     return path

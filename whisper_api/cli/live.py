@@ -15,6 +15,7 @@ from typing import Annotated, BinaryIO
 
 import typer
 
+from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import stderr, warn
 from whisper_api.core import Transcriber
 from whisper_api.formats.deepgram import DeepgramOptions, ResponseMeta
@@ -33,6 +34,17 @@ from whisper_api.transcript import Word
 READ_BYTES = 1 << 14
 
 
+def _final_lines(result: StreamResult) -> list[str]:
+    """The final's text; with speakers, a line per speaker turn."""
+    lines: list[tuple[int | None, list[str]]] = []
+    for word in result.words:
+        if lines and lines[-1][0] == word.speaker:
+            lines[-1][1].append(word.text)
+        else:
+            lines.append((word.speaker, [word.text]))
+    return [(f"[Speaker {speaker}] " if speaker is not None else "") + " ".join(words) for speaker, words in lines]
+
+
 class _Printer:
     """Finals to stdout as text lines (or every message as JSON); interims on a terminal's stderr line."""
 
@@ -47,8 +59,8 @@ class _Printer:
             text = " ".join(word.text for word in event.words)
             if event.is_final:
                 self._clear_interim()
-                if text:
-                    print(text if event.channels == 1 else f"[channel {event.channel}] {text}", flush=True)
+                for line in _final_lines(event):
+                    print(line if event.channels == 1 else f"[channel {event.channel}] {line}", flush=True)
             elif self.show_interims and stderr.is_terminal:
                 stderr.file.write(f"\r\x1b[2K\x1b[2m{text[-(stderr.width - 1):]}\x1b[0m")
                 stderr.file.flush()
@@ -82,10 +94,15 @@ def live(
     threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads.")] = None,
     full_context: Annotated[bool | None, typer.Option(
         "--full-context", help="Decode finals with whisper's full 30 s context (slower).")] = None,
+    diarize: Annotated[bool, typer.Option("--diarize", help="Label each word with its speaker.")] = False,
+    speakers: speaker_options.Speakers = None,
+    max_speakers: speaker_options.MaxSpeakers = None,
 ) -> None:
     """Transcribe audio as it arrives: each utterance is printed when it ends."""
     settings = load_settings({"model": model, "threads": threads, "live_full_context": full_context})
-    transcribe = TranscribeOptions(model=model, language=language, threads=threads, multichannel=multichannel)
+    diarization = speaker_options.diarize_options("speaker", speakers, None, max_speakers) if diarize else None
+    transcribe = TranscribeOptions(model=model, language=language, threads=threads, multichannel=multichannel,
+                                   diarize=diarization)
     options = StreamOptions(transcribe=transcribe, interim_results=interim, endpointing=endpointing / 1000 or None,
                             vad_events=json_, utterance_end=1.0 if json_ else None, multichannel=multichannel)
     with Transcriber(settings) as transcriber:
@@ -97,9 +114,16 @@ def live(
         printer = _Printer(json_, meta, interim)
         decoder = open_decoder(encoding, sample_rate, channels, mono=not multichannel)
 
+        speaker_tracker = None
+        if diarization:
+            from whisper_api.diarize.online import SpeakerTracker  # scipy: imported only when needed
+
+            transcriber.diarizer.encoder()  # a missing model stops us before reading
+            speaker_tracker = SpeakerTracker(diarization)
+
         async def decode(job: DecodeJob) -> tuple[Word, ...]:
             return await asyncio.to_thread(transcribe_job, transcriber, job, transcribe, None,
-                                           not settings.live_full_context)
+                                           not settings.live_full_context, speaker_tracker)
 
         stream = LiveStream(decoder, options, vad_model, decode, printer.emit)
         try:

@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from whisper_api.cli.console import info, stdout
-from whisper_api.cli.downloads import download_with_progress
+from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
 from whisper_api.errors import ModelNotFoundError
-from whisper_api.models import MODELS, ModelStore, catalogue_model
+from whisper_api.models import MODELS, SPEAKER_ENCODER, ModelStore, catalogue_model
 from whisper_api.settings import load_settings
 
 app = typer.Typer(help="List, download and remove GGML model files.", no_args_is_help=True)
@@ -32,17 +32,26 @@ def list_models() -> None:
         here = installed.pop(entry.name, None)
         languages = "VAD" if entry.kind == "vad" else "English" if entry.english_only else "99"
         table.add_row(entry.name, _size(entry.size), languages, "yes" if here else "")
+    encoder = ModelStore(settings.models_dir).path_for(SPEAKER_ENCODER)
+    table.add_row(SPEAKER_ENCODER, "5 MiB", "speakers", "yes" if encoder.is_file() else "")
     for name, model in installed.items():  # files the catalogue does not know
         table.add_row(name, _size(model.size), "?", "yes (custom)")
     stdout.print(table)
 
 
 @app.command("download")
-def download(names: Annotated[list[str], typer.Argument(help="Catalogue names, e.g. base.en.")]) -> None:
+def download(names: Annotated[list[str], typer.Argument(
+        help="Catalogue names, e.g. base.en, silero-vad, speaker-encoder.")]) -> None:
     """Download models (resumable; the checksum is verified before the file is used)."""
     settings = load_settings()
     store = ModelStore(settings.models_dir)
     for name in names:
+        if name == SPEAKER_ENCODER:
+            if store.path_for(name).is_file():
+                info(f"{name} is already installed: {store.path_for(name)}")
+            else:
+                install_speaker_encoder_with_status(settings)
+            continue
         entry = catalogue_model(name)
         if entry is None:
             store.resolve(name)  # raises the "unknown model ... did you mean" error

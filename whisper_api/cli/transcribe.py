@@ -18,9 +18,11 @@ from typing import Annotated
 
 import typer
 
+from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import info, progress_bar, warn
 from whisper_api.cli.downloads import download_with_progress
 from whisper_api.core import AudioSource, Transcriber
+from whisper_api.diarize.options import DEFAULT_THRESHOLD
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
@@ -65,6 +67,12 @@ def transcribe(
     whisper_cli: Annotated[
         str | None, typer.Option("--whisper-cli", help="whisper-cli binary for --engine cli.")
     ] = None,
+    diarize: Annotated[bool, typer.Option("--diarize", help="Label each word with its speaker.")] = False,
+    speakers: speaker_options.Speakers = None,
+    min_speakers: speaker_options.MinSpeakers = None,
+    max_speakers: speaker_options.MaxSpeakers = None,
+    diarize_mode: speaker_options.Mode = "speaker",
+    speaker_threshold: speaker_options.Threshold = DEFAULT_THRESHOLD,
 ) -> None:
     """Transcribe audio or video files to text, JSON, SRT or WebVTT."""
     formats = [name for name, wanted in (("txt", txt), ("json", json_), ("srt", srt), ("vtt", vtt)) if wanted]
@@ -80,9 +88,13 @@ def transcribe(
         model=model, language=language, translate=translate, threads=threads, initial_prompt=prompt,
         beam_size=beam_size, temperature_fallback=not no_fallback, vad=vad, vad_model=vad_model,
         multichannel=multichannel,
+        diarize=speaker_options.diarize_options(diarize_mode, speakers, min_speakers, max_speakers,
+                                                speaker_threshold) if diarize else None,
     )
     with Transcriber(settings) as transcriber:
         _ensure_model(transcriber, settings)
+        if options.diarize:
+            speaker_options.ensure_diarization_models(settings, options.diarize)
         failures = 0
         for name in files:
             try:

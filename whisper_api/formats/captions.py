@@ -1,7 +1,7 @@
 """Cues for subtitles, built from word timings by subtitle conventions.
 
 A cue holds at most two lines of about 42 characters and at most 7 seconds; it ends at a
-sentence end or a pause, so captions follow the speech. Lines are balanced where the text
+sentence end, a pause or a change of speaker, so captions follow the speech. Lines are balanced where the text
 is broken, which reads better than a full line over a short one.
 """
 
@@ -24,6 +24,8 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: int | None = None
+    """Who speaks, in a diarized transcript: a cue never holds two speakers."""
 
     @property
     def text(self) -> str:
@@ -55,6 +57,7 @@ def _breaks_before(cue: Sequence[Word], word: Word) -> bool:
     last = cue[-1]
     return (
         word.start - last.end >= PAUSE
+        or word.speaker != last.speaker
         or last.text.endswith(SENTENCE_END)
         or word.end - cue[0].start > MAX_DURATION
         or not _fits([*cue, word])
@@ -82,6 +85,6 @@ def build_cues(transcript: Transcript) -> list[Cue]:
             end = max(group[-1].end, start + 0.01)
             if index + 1 < len(groups):
                 end = min(end, groups[index + 1][0].start)
-            cues.append(Cue(start, max(end, start), _wrap(group)))
+            cues.append(Cue(start, max(end, start), _wrap(group), group[0].speaker))
     cues.sort(key=lambda cue: cue.start)
     return cues

@@ -86,6 +86,10 @@ def _word_json(word: _Word, options: DeepgramOptions) -> dict[str, Any]:
                             "confidence": round(word.source.confidence, 6)}
     if options.formatted:
         data["punctuated_word"] = word.punctuated
+    if word.source.speaker is not None:
+        data["speaker"] = word.source.speaker
+        if word.source.speaker_confidence is not None:
+            data["speaker_confidence"] = word.source.speaker_confidence
     return data
 
 
@@ -98,13 +102,20 @@ def _confidence(words: list[_Word]) -> float:
 
 
 def _split_on_pauses(words: list[_Word], pause: float) -> list[list[_Word]]:
+    """Groups of words with no pause of ``pause`` seconds or more, and one speaker each."""
     groups: list[list[_Word]] = []
     for word in words:
-        if groups and word.source.start - groups[-1][-1].source.end < pause:
+        last = groups[-1][-1].source if groups else None
+        if last and word.source.start - last.end < pause and word.source.speaker == last.speaker:
             groups[-1].append(word)
         else:
             groups.append([word])
     return groups
+
+
+def _speaker_runs(words: list[_Word]) -> list[list[_Word]]:
+    """Consecutive words of one speaker (all the words, when the transcript is not diarized)."""
+    return _split_on_pauses(words, float("inf"))
 
 
 def _sentences(words: list[_Word]) -> list[list[_Word]]:
@@ -116,26 +127,38 @@ def _sentences(words: list[_Word]) -> list[list[_Word]]:
     return [sentence for sentence in sentences if sentence]
 
 
-def _paragraphs(words: list[_Word]) -> dict[str, Any]:
-    """Sentences grouped by pauses (and a few at most per paragraph); always punctuated text."""
+def _sentence_groups(words: list[_Word]) -> list[list[list[_Word]]]:
+    """Sentences grouped by pauses, speaker changes and a few at most per paragraph."""
     groups: list[list[list[_Word]]] = []
-    for sentence in _sentences(words):
-        previous = groups[-1][-1][-1] if groups else None
-        if (previous is None or sentence[0].source.start - previous.source.end >= PARAGRAPH_PAUSE
-                or len(groups[-1]) >= PARAGRAPH_MAX_SENTENCES):
-            groups.append([sentence])
-        else:
-            groups[-1].append(sentence)
+    for run in _speaker_runs(words):
+        start_of_run = True
+        for sentence in _sentences(run):
+            previous = groups[-1][-1][-1] if groups else None
+            if (start_of_run or previous is None or sentence[0].source.start - previous.source.end >= PARAGRAPH_PAUSE
+                    or len(groups[-1]) >= PARAGRAPH_MAX_SENTENCES):
+                groups.append([sentence])
+            else:
+                groups[-1].append(sentence)
+            start_of_run = False
+    return groups
+
+
+def _paragraphs(words: list[_Word]) -> dict[str, Any]:
+    """Paragraphs of sentences, always punctuated; diarized ones name their speaker."""
     paragraphs, texts = [], []
-    for group in groups:
+    for group in _sentence_groups(words):
         sentence_texts = [" ".join(word.punctuated for word in sentence) for sentence in group]
-        texts.append(" ".join(sentence_texts))
-        paragraphs.append({
+        speaker = group[0][0].source.speaker
+        texts.append(("" if speaker is None else f"Speaker {speaker}: ") + " ".join(sentence_texts))
+        paragraph: dict[str, Any] = {
             "sentences": [{"text": text, "start": sentence[0].source.start, "end": sentence[-1].source.end}
                           for text, sentence in zip(sentence_texts, group, strict=True)],
             "num_words": sum(len(sentence) for sentence in group),
             "start": group[0][0].source.start, "end": group[-1][-1].source.end,
-        })
+        }
+        if speaker is not None:
+            paragraph["speaker"] = speaker
+        paragraphs.append(paragraph)
     return {"transcript": "\n" + "\n\n".join(texts) if texts else "", "paragraphs": paragraphs}
 
 
@@ -182,9 +205,12 @@ def _utterances(per_channel: list[list[_Word]], options: DeepgramOptions) -> lis
     utterances = []
     for index, words in enumerate(per_channel):
         for group in _split_on_pauses(words, options.utt_split):
-            utterances.append({"start": group[0].source.start, "end": group[-1].source.end,
-                               "confidence": _confidence(group), "channel": index, "transcript": _text(group, options),
-                               "words": [_word_json(word, options) for word in group], "id": str(uuid.uuid4())})
+            utterance = {"start": group[0].source.start, "end": group[-1].source.end,
+                         "confidence": _confidence(group), "channel": index, "transcript": _text(group, options),
+                         "words": [_word_json(word, options) for word in group], "id": str(uuid.uuid4())}
+            if group[0].source.speaker is not None:
+                utterance["speaker"] = group[0].source.speaker
+            utterances.append(utterance)
     utterances.sort(key=lambda utterance: (utterance["start"], utterance["channel"]))
     return utterances
 

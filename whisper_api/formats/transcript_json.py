@@ -5,7 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from whisper_api.transcript import Transcript
+from whisper_api.transcript import Transcript, Word
+
+
+def _word(word: Word) -> dict[str, Any]:
+    data: dict[str, Any] = {"word": word.text, "start": word.start, "end": word.end,
+                            "confidence": round(word.confidence, 4)}
+    if word.speaker is not None:
+        data["speaker"] = word.speaker
+        data["speaker_confidence"] = word.speaker_confidence
+    return data
+
+
+def _diarization(transcript: Transcript) -> dict[str, Any]:
+    return {"speakers": transcript.speakers,
+            "speaker_turns": [{"start": turn.start, "end": turn.end, "speaker": turn.speaker,
+                               "confidence": round(turn.confidence, 4), "channel": turn.channel}
+                              for turn in transcript.speaker_turns]}
 
 
 def to_dict(transcript: Transcript) -> dict[str, Any]:
@@ -23,14 +39,11 @@ def to_dict(transcript: Transcript) -> dict[str, Any]:
                 "channel": segment.channel,
                 "text": segment.text,
                 "confidence": round(segment.confidence, 4),
-                "words": [
-                    {"word": word.text, "start": word.start, "end": word.end,
-                     "confidence": round(word.confidence, 4)}
-                    for word in segment.words
-                ],
+                "words": [_word(word) for word in segment.words],
             }
             for segment in transcript.segments
         ],
+        **(_diarization(transcript) if transcript.diarized else {}),
     }
 
 

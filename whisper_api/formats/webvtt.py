@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import webvtt
 
-from whisper_api.formats.captions import build_cues
+from whisper_api.formats.captions import Cue, build_cues
 from whisper_api.transcript import Transcript
 
 
@@ -15,8 +15,15 @@ def _timestamp(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
+def _lines(cue: Cue) -> list[str]:
+    """The cue's lines; a diarized cue is a voice span, which players show as the speaker's name."""
+    if cue.speaker is None:
+        return list(cue.lines)
+    return [f"<v Speaker {cue.speaker}>{cue.lines[0]}", *cue.lines[1:]]
+
+
 def to_vtt(transcript: Transcript) -> str:
     document = webvtt.WebVTT()
     for cue in build_cues(transcript):
-        document.captions.append(webvtt.Caption(_timestamp(cue.start), _timestamp(cue.end), list(cue.lines)))
+        document.captions.append(webvtt.Caption(_timestamp(cue.start), _timestamp(cue.end), _lines(cue)))
     return str(document.content)

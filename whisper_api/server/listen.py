@@ -89,7 +89,7 @@ async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Serv
 async def _transcribe(request: Request[Any, Any, Any], server: Server, source: Path, params: ListenRequest,
                       model_name: str) -> Transcript:
     def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
-        audio = decode_file(source, mono=not params.transcribe.multichannel, name="the request's audio",
+        audio = decode_file(source, mono=not params.transcribe.keeps_channels, name="the request's audio",
                             raw=params.raw, max_seconds=server.settings.max_audio_minutes * 60)
         options = dataclasses.replace(params.transcribe, model=model_name)
         return transcriber.transcribe(audio, options, cancel=cancel)

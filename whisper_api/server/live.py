@@ -22,6 +22,7 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from whisper_api.diarize.online import SpeakerTracker
 from whisper_api.errors import AudioDecodeError, WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, error_message, event_message
@@ -77,6 +78,9 @@ async def _handshake(socket: WebSocket[Any, Any, Any], server: ServerState, requ
     if server.load_error is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
     model = await asyncio.to_thread(server.model, model_name)
+    diarize = request.listen.transcribe.diarize
+    if diarize is not None and diarize.mode == "speaker":
+        await asyncio.to_thread(server.transcribers[0].diarizer.encoder)  # a missing model refuses the stream
     decoder = await asyncio.to_thread(open_decoder, request.encoding, request.sample_rate, request.channels,
                                       not request.options.multichannel)
     meta = ResponseMeta(request_id, "incomplete", utc_now(), model.uuid, model.name, model.version)
@@ -106,6 +110,8 @@ class LiveConnection:
                  model_name: str, meta: ResponseMeta, decoder: StreamDecoder, caller: Caller) -> None:
         self.socket, self.server, self.request, self.meta, self.caller = socket, server, request, meta, caller
         self.decode_options = dataclasses.replace(request.listen.transcribe, model=model_name)
+        diarize = request.listen.transcribe.diarize
+        self.speakers = SpeakerTracker(diarize) if diarize else None
         self.stream = LiveStream(decoder, request.options, vad_model_path(server.models), self._decode, self._emit)
         self.last_heard = time.monotonic()
         self.send_lock = asyncio.Lock()
@@ -224,7 +230,7 @@ class LiveConnection:
         async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
             reduce_finals = not self.server.settings.live_full_context
             return await run_stoppable(self.server.jobs, lambda stop: transcribe_job(
-                transcriber, job, self.decode_options, stop, reduce_finals))
+                transcriber, job, self.decode_options, stop, reduce_finals, self.speakers))
 
     async def _emit(self, event: StreamEvent) -> None:
         await self._send(event_message(event, self.request.listen.response, self.meta))

@@ -3,7 +3,8 @@
 Booleans are ``true``/``false`` (also ``1``/``0``, any case); repeated keys make lists; unknown
 parameters are ignored, because older SDKs and raw clients send ``tier``, ``alternatives`` and
 more. Options that need models this server does not have (summarize, topics, intents,
-sentiment, redact, diarize until diarization lands) are accepted and ignored.
+sentiment, redact) are accepted and ignored. ``diarize`` (or ``diarize_model``) turns on
+diarization; ``num_speakers``, ``min_speakers``, ``max_speakers`` and ``diarize_mode`` are ours.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from whisper_api.audio import RawFormat
+from whisper_api.diarize.options import MODES, DiarizeOptions, SpeakerCount
+from whisper_api.errors import InvalidOptionError
 from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.errors import ApiError
@@ -91,7 +94,7 @@ def parse_listen(query: Query) -> ListenRequest:
         language = language.split("-")[0].lower()  # BCP-47 en-US -> whisper's en
     terms = [*query.get("keyterm", []), *(word.partition(":")[0] for word in query.get("keywords", []))]
     transcribe = TranscribeOptions(language=language, initial_prompt=", ".join(t for t in terms if t) or None,
-                                   multichannel=_bool(query, "multichannel"))
+                                   multichannel=_bool(query, "multichannel"), diarize=_diarize(query))
     response = DeepgramOptions(
         punctuate=_bool(query, "punctuate"), smart_format=_bool(query, "smart_format"),
         utterances=_bool(query, "utterances"), utt_split=_number(query, "utt_split", 0.8, float),
@@ -102,6 +105,25 @@ def parse_listen(query: Query) -> ListenRequest:
     )
     _bool(query, "numerals")  # whisper already writes numerals; still reject a malformed value
     return ListenRequest(_last(query, "model") or None, transcribe, response, _raw_format(query))
+
+
+def _count(query: Query, name: str) -> int | None:
+    return int(_number(query, name, 0, int)) if _last(query, name) is not None else None
+
+
+def _diarize(query: Query) -> DiarizeOptions | None:
+    """Deepgram's ``diarize=true`` (or any ``diarize_model``), with our speaker-count hints."""
+    if not (_bool(query, "diarize") or (_last(query, "diarize_model") or "").strip()):
+        return None
+    mode = (_last(query, "diarize_mode") or "speaker").strip().lower()
+    if mode not in MODES:
+        raise _invalid("diarize_mode", " or ".join(MODES))
+    try:
+        count = SpeakerCount(_count(query, "num_speakers"), _count(query, "min_speakers"),
+                             _count(query, "max_speakers"))
+    except InvalidOptionError as exc:
+        raise ApiError(400, "INVALID_QUERY_PARAMETER", f"Bad Request: {exc}.") from None
+    return DiarizeOptions(mode, count)
 
 
 def _raw_format(query: Query) -> RawFormat | None:

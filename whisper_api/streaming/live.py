@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from whisper_api.streaming.decoders import StreamDecoder
 from whisper_api.streaming.events import StreamEvent, StreamOptions
 from whisper_api.streaming.vad import VoiceActivity, open_vad
 from whisper_api.transcript import Word
+
+if TYPE_CHECKING:
+    from whisper_api.diarize.online import SpeakerTracker
 
 Decode = Callable[[DecodeJob], Awaitable[tuple[Word, ...]]]
 Emit = Callable[[StreamEvent], Awaitable[None]]
@@ -56,21 +60,27 @@ def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool 
     reduced = not job.is_final or reduce_finals
     return dataclasses.replace(
         base, temperature_fallback=False, word_timestamps=job.is_final,
+        diarize=None,  # a short decode has too little audio to tell voices apart: a SpeakerTracker labels it
         audio_context=audio_context(seconds) if reduced else 0,
         max_tokens=math.ceil(seconds * TOKENS_PER_SECOND) + 16,
     )
 
 
 def transcribe_job(transcriber: Transcriber, job: DecodeJob, base: TranscribeOptions,
-                   cancel: threading.Event | None = None, reduce_finals: bool = True) -> tuple[Word, ...]:
-    """The words of one decode, timed from the start of the job's audio."""
+                   cancel: threading.Event | None = None, reduce_finals: bool = True,
+                   speakers: SpeakerTracker | None = None) -> tuple[Word, ...]:
+    """The words of one decode, timed from the start of the job's audio (with their stream
+    speakers when ``speakers`` tracks them; only finals teach the tracker new voices)."""
     samples = job.samples
     if samples.size < MIN_DECODE_SAMPLES:
         samples = np.pad(samples, (0, MIN_DECODE_SAMPLES - samples.size))
     transcript = transcriber.transcribe(DecodedAudio.from_array(samples, "<live>"),
                                         decode_options(base, job, reduce_finals), cancel=cancel)
     spoken = job.samples.size / SAMPLE_RATE
-    return tuple(word for word in transcript.words() if word.start < spoken)
+    words = tuple(word for word in transcript.words() if word.start < spoken)
+    if speakers is None:
+        return words
+    return speakers.label(transcriber.diarizer, job.channel, job.samples, words, update=job.is_final)
 
 
 class LiveSession:

@@ -1,0 +1,57 @@
+"""Speaker per word: the turn that overlaps the word most; a word in a gap gets the nearest turn."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Sequence
+
+from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
+
+
+def _overlap(word: Word, turn: SpeakerTurn) -> float:
+    return min(word.end, turn.end) - max(word.start, turn.start)
+
+
+def _gap(word: Word, turn: SpeakerTurn) -> float:
+    return max(turn.start - word.end, word.start - turn.end, 0.0)
+
+
+def turn_for(word: Word, turns: Sequence[SpeakerTurn], ends: Sequence[float]) -> SpeakerTurn:
+    """``turns`` in time order without overlap; ``ends`` their end times (for bisection)."""
+    first = bisect.bisect_right(ends, word.start)
+    overlapping = []
+    for turn in turns[first:]:
+        if turn.start >= word.end:
+            break
+        overlapping.append(turn)
+    if overlapping:
+        return max(overlapping, key=lambda turn: _overlap(word, turn))
+    neighbours = turns[max(first - 1, 0):first + 1]
+    return min(neighbours, key=lambda turn: _gap(word, turn))
+
+
+def _label_segment(segment: Segment, turns: Sequence[SpeakerTurn], ends: Sequence[float]) -> Segment:
+    words = []
+    for word in segment.words:
+        turn = turn_for(word, turns, ends)
+        words.append(dataclasses.replace(word, speaker=turn.speaker, speaker_confidence=round(turn.confidence, 4)))
+    return dataclasses.replace(segment, words=tuple(words))
+
+
+def label_words(transcript: Transcript, turns: Sequence[SpeakerTurn], speakers: int) -> Transcript:
+    """The transcript with a speaker on every word (channel by channel), and the turns attached.
+    Without any turn (no speech found), every word is speaker 0 with confidence 0."""
+    if not turns:
+        turns = [SpeakerTurn(0.0, transcript.duration, 0, 0.0)] if any(transcript.words()) else []
+    by_channel: dict[int, list[SpeakerTurn]] = {}
+    for turn in turns:
+        by_channel.setdefault(turn.channel, []).append(turn)
+    segments = []
+    for segment in transcript.segments:
+        # Turns of the segment's channel; a transcribed channel without its own turns uses the mix's.
+        channel_turns = by_channel.get(segment.channel) or list(turns)
+        ends = [turn.end for turn in channel_turns]
+        segments.append(_label_segment(segment, channel_turns, ends) if channel_turns else segment)
+    return dataclasses.replace(transcript, segments=tuple(segments), speaker_turns=tuple(turns),
+                               speakers=max(speakers, 1 if turns else 0))

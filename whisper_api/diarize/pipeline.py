@@ -1,0 +1,72 @@
+"""Who spoke when, from one channel's samples and its speech probabilities: speech regions,
+window embeddings, clustering, turns."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from whisper_api.audio import SAMPLE_RATE, FloatArray
+from whisper_api.diarize.clustering import cluster
+from whisper_api.diarize.encoder import SpeakerEncoder
+from whisper_api.diarize.features import HOP
+from whisper_api.diarize.options import DiarizeOptions
+from whisper_api.diarize.resegment import resegment
+from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
+from whisper_api.diarize.turns import speaker_turns
+from whisper_api.diarize.windows import embed_windows, speech_gain, window_starts
+from whisper_api.engine.silero import FRAME_SAMPLES
+from whisper_api.streaming.vad import VoiceActivity
+from whisper_api.transcript import SpeakerTurn
+
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+SPEECH_RULES = SpeechRules(onset=0.5, offset=0.35, pad=0.2, min_silence=0.6)
+MIN_TURN = 0.3
+"""Seconds: a shorter switch of speaker inside a stretch of speech is taken for an error."""
+
+
+@dataclass(frozen=True)
+class Diarization:
+    turns: tuple[SpeakerTurn, ...]
+    speakers: int
+    speech: tuple[Region, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def speech_probabilities(samples: FloatArray, vad: VoiceActivity) -> FloatArray:
+    """One probability per 32 ms frame of the whole recording (the last frame padded with silence)."""
+    return vad.probabilities(np.pad(samples, (0, -len(samples) % FRAME_SAMPLES)))
+
+
+def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:
+    return speech_regions(probabilities, FRAME_SECONDS, duration, SPEECH_RULES)
+
+
+def voiced_frames(probabilities: FloatArray, sample_count: int) -> npt.NDArray[np.bool_]:
+    """Which 10 ms frames (the speaker features' grid) the VAD heard speech in."""
+    frames = np.arange(1 + sample_count // HOP) * HOP // FRAME_SAMPLES
+    return np.asarray(probabilities[np.minimum(frames, len(probabilities) - 1)] >= SPEECH_RULES.onset)
+
+
+def diarize_speakers(samples: FloatArray, probabilities: FloatArray, encoder: SpeakerEncoder,
+                     options: DiarizeOptions) -> Diarization:
+    duration = len(samples) / SAMPLE_RATE
+    regions = find_speech(probabilities, duration)
+    starts = window_starts(regions, duration)
+    embeddings = embed_windows(samples, starts, encoder, speech_gain(samples, regions))
+    _, centres = cluster(embeddings, options.threshold, options.speakers)
+    turns = speaker_turns(regions, starts, embeddings, centres, MIN_TURN)
+    turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
+    return Diarization(renumbered(turns), len({turn.speaker for turn in turns}), tuple(regions))
+
+
+def renumbered(turns: Sequence[SpeakerTurn]) -> tuple[SpeakerTurn, ...]:
+    """Speakers numbered 0, 1, ... by first appearance, without gaps (resegmentation can drop one)."""
+    numbers: dict[int, int] = {}
+    for turn in turns:
+        numbers.setdefault(turn.speaker, len(numbers))
+    return tuple(dataclasses.replace(turn, speaker=numbers[turn.speaker]) for turn in turns)

