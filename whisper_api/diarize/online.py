@@ -1,11 +1,14 @@
 """Speakers of a live stream, consistent from its first utterance to its last.
 
-Each final result's audio is embedded and clustered on its own, then every local speaker is
-matched to the stream's running speaker centroids: the nearest one if it is close enough
-(cosine distance under the threshold), else a new speaker while the count allows. Centroids
-are running sums of embeddings, so a speaker's voice model sharpens as the stream goes on.
-Interim results are labelled against the centroids without changing them: their audio comes
-back in the final.
+The stream keeps the window embeddings of its finals (the most recent HISTORY_WINDOWS of them)
+with the speaker each was given. Every new final is clustered together with that history, by
+the same clustering as whole recordings, so a voice is judged against everything heard so far,
+not against one short utterance. The new clusters are then matched to the stream's speakers by
+the history windows they share: a cluster that is mostly speaker 2's old windows is speaker 2;
+a cluster of new windows only is a new speaker. The history takes the new labels, so the
+numbers stay stable while the clusters themselves may still improve.
+Interim results are labelled against the current speakers' centroids without changing anything:
+their audio comes back in the final.
 """
 
 from __future__ import annotations
@@ -17,42 +20,63 @@ import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
 from whisper_api.diarize.assign import turn_for
-from whisper_api.diarize.clustering import cluster
+from whisper_api.diarize.clustering import IntArray, centroids, cluster
 from whisper_api.diarize.diarizer import Diarizer
-from whisper_api.diarize.options import DiarizeOptions, SpeakerCount
+from whisper_api.diarize.options import DiarizeOptions
 from whisper_api.diarize.pipeline import MIN_TURN
 from whisper_api.diarize.speech import Region
 from whisper_api.diarize.turns import speaker_turns
 from whisper_api.transcript import Word
 
+HISTORY_WINDOWS = 2000
+"""About 7 minutes of speech: enough to know the voices, small enough to cluster on every final."""
 
-class _Speakers:
-    """One channel's running centroid sums."""
+
+class _History:
+    """One channel's windows so far and the stream speaker of each."""
 
     def __init__(self) -> None:
-        self.sums = np.zeros((0, 256), np.float64)
+        self.embeddings = np.zeros((0, 256), np.float32)
+        self.speakers = np.zeros(0, np.int64)
+        self.next_speaker = 0
 
     def centres(self) -> FloatArray:
-        norms = np.maximum(np.linalg.norm(self.sums, axis=1, keepdims=True), 1e-12)
-        centres: FloatArray = (self.sums / norms).astype(np.float32)
-        return centres
+        present = np.unique(self.speakers)
+        sums = centroids(self.embeddings, np.searchsorted(present, self.speakers), len(present))
+        full = np.zeros((self.next_speaker, self.embeddings.shape[1]), np.float32)
+        full[present] = sums  # indexed by stream speaker; a speaker gone from the history stays zero
+        return full
 
-    def match(self, local: FloatArray, threshold: float, count: SpeakerCount) -> int:
-        """The stream speaker for a local speaker's centroid (a new one when none is close)."""
-        limit = count.exact or count.maximum
-        if len(self.sums):
-            similarities = self.centres() @ local
-            best = int(np.argmax(similarities))
-            if 1 - similarities[best] < threshold or (limit is not None and len(self.sums) >= limit):
-                return best
-        self.sums = np.vstack([self.sums, np.zeros((1, self.sums.shape[1]))])
-        return len(self.sums) - 1
+    def _matched(self, labels: IntArray) -> IntArray:
+        """Stream speakers for the clusters ``labels`` of history + new windows."""
+        old = labels[:len(self.speakers)]
+        mapping: dict[int, int] = {}
+        clusters = np.unique(labels)
+        votes = [(int(np.count_nonzero((old == c) & (self.speakers == s))), int(c), int(s))
+                 for c in clusters for s in np.unique(self.speakers)]
+        for count, label, speaker in sorted(votes, reverse=True):  # the largest overlaps decide first
+            if count and label not in mapping and speaker not in mapping.values():
+                mapping[label] = speaker
+        for label in clusters.tolist():
+            if label not in mapping:
+                mapping[label] = self.next_speaker
+                self.next_speaker += 1
+        return np.array([mapping[int(label)] for label in labels], np.int64)
+
+    def learn(self, embeddings: FloatArray, options: DiarizeOptions) -> IntArray:
+        """Cluster history + ``embeddings``; returns the stream speakers of the new windows."""
+        together = np.vstack([self.embeddings, embeddings])
+        labels, _ = cluster(together, options.threshold, options.speakers)
+        speakers = self._matched(labels)
+        keep = max(0, len(together) - HISTORY_WINDOWS)
+        self.embeddings, self.speakers = together[keep:], speakers[keep:]
+        return speakers[len(speakers) - len(embeddings):]
 
 
 class SpeakerTracker:
     def __init__(self, options: DiarizeOptions) -> None:
         self.options = options
-        self._channels: dict[int, _Speakers] = {}
+        self._channels: dict[int, _History] = {}
         self._lock = threading.Lock()
 
     def label(self, diarizer: Diarizer, channel: int, samples: FloatArray, words: Sequence[Word],
@@ -65,19 +89,16 @@ class SpeakerTracker:
         region = Region(0.0, len(samples) / SAMPLE_RATE)
         starts, embeddings = diarizer.embed([region], samples)
         with self._lock:
-            speakers = self._channels.setdefault(channel, _Speakers())
-            if update or not len(speakers.sums):
-                self._learn(speakers, embeddings)
-            centres = speakers.centres()
+            history = self._channels.setdefault(channel, _History())
+            if update or not len(history.speakers):
+                speakers = history.learn(embeddings, self.options)
+                centres = centroids(embeddings, speakers, history.next_speaker)
+            else:
+                centres = history.centres()
+        # Windows score against the speakers present in this final (learned) or all (interims).
         turns = speaker_turns([region], starts, embeddings, centres, MIN_TURN)
         ends = [turn.end for turn in turns]
         return tuple(_with_speaker(word, turn_for(word, turns, ends).speaker) for word in words)
-
-    def _learn(self, speakers: _Speakers, embeddings: FloatArray) -> None:
-        labels, local_centres = cluster(embeddings, self.options.threshold, SpeakerCount())
-        for local, centre in enumerate(local_centres):
-            stream_speaker = speakers.match(centre, self.options.threshold, self.options.speakers)
-            speakers.sums[stream_speaker] += embeddings[labels == local].sum(axis=0)
 
 
 def _with_speaker(word: Word, speaker: int) -> Word:
