@@ -207,7 +207,27 @@ def test_silence_has_no_speakers(speaker_models: Path) -> None:
 
     with Transcriber() as transcriber:
         found = transcriber.diarize(DecodedAudio.from_array(silence(5.0)))
-    assert found.turns == () and found.speakers == 0
+        nothing = transcriber.diarize(DecodedAudio.from_array(np.zeros(0, np.float32)))
+    assert found.turns == nothing.turns == () and found.speakers == nothing.speakers == 0
+
+
+def test_live_tracker_caps_rather_than_forces_the_count(speaker_models: Path) -> None:
+    from tests.support.conversation import conversation_audio
+    from whisper_api import Transcriber
+    from whisper_api.diarize.online import SpeakerTracker
+
+    made = conversation_audio(lines=2)
+    if made is None:
+        pytest.skip("espeak-ng is not installed")
+    (first, second), turns = made
+    mix = first + second
+    words = [Word("w", start, start + 0.3, 1.0) for start in np.arange(0.5, turns[0].end - 0.5, 0.5)]
+    tracker = SpeakerTracker(DiarizeOptions(speakers=SpeakerCount(exact=2)))
+    with Transcriber() as transcriber:
+        before_any_final = tracker.label(transcriber.diarizer, 0, mix, words, update=False)
+        opening = tracker.label(transcriber.diarizer, 0, mix[: int(turns[0].end * 16000)], words)
+    assert {word.speaker for word in before_any_final} == {0}
+    assert {word.speaker for word in opening} == {0}  # one voice: not split in two to meet the count
 
 
 def test_mel_blocks_join_seamlessly(monkeypatch: pytest.MonkeyPatch) -> None:

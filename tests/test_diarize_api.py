@@ -227,6 +227,13 @@ def test_live_diarize_keeps_speakers_consistent(server: RunningServer,
     assert agreement(truth, spoken) > 0.8
 
 
+def test_live_channel_mode_needs_multichannel(server: RunningServer) -> None:
+    response = httpx.get(server.url + "/v1/listen?diarize=true&diarize_mode=channel",
+                         headers={"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                                  "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert response.status_code == 400 and "multichannel" in response.json()["err_msg"]
+
+
 def test_live_diarize_without_the_encoder_is_refused(home: Path, micro_model: Path) -> None:
     (home / "models").mkdir(parents=True)
     shutil.copyfile(micro_model, home / "models" / "ggml-micro.bin")

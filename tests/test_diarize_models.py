@@ -58,19 +58,33 @@ def test_reader_rejects_damaged_files(damage: str) -> None:
         _read(data)
 
 
-def test_reader_never_runs_code_from_the_file() -> None:
+class _Exploit:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("position", [0, 2, 3, 4])
+def test_reader_never_runs_code_from_the_file(position: int) -> None:
+    """A code-running object in any of the five pickles: magic, protocol, system info, object, keys."""
     import pickle
 
-    class Exploit:
-        def __reduce__(self) -> tuple[object, tuple[str]]:
-            import os
-
-            return (os.system, ("echo pwned",))
-
-    data = b"".join(pickle.dumps(part, protocol=2) for part in (0x1950A86A20F9469CFC6C, 1001,
-                                                                 {"little_endian": True}, Exploit()))
+    parts: list[object] = [0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}, {}, []]
+    parts[position] = _Exploit()
     with pytest.raises(CheckpointError, match="unsupported object"):
-        _read(data)
+        _read(b"".join(pickle.dumps(part, protocol=2) for part in parts))
+
+
+@pytest.mark.parametrize(("offset", "shape", "stride"), [(0, (4,), (-1,)), (-2, (2,), (1,)),
+                                                          (0, (10**6, 10**6), (0, 0)), (10, (3,), (1,))])
+def test_reader_refuses_tensors_outside_their_storage(offset: int, shape: tuple[int, ...],
+                                                       stride: tuple[int, ...]) -> None:
+    from tests.support.legacy_checkpoint import _Storage, _Tensor
+
+    storage = _Storage("0", np.arange(12, dtype=np.float32))
+    with pytest.raises(CheckpointError, match="tensor"):
+        _read(write_legacy({"bad": _Tensor(storage, offset, shape, stride)}))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Union
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
-from whisper_api.diarize.options import DiarizeOptions
+from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
@@ -38,15 +38,17 @@ class Transcriber:
         self.models = ModelStore(self.settings.models_dir)
         self.engine = engine or create_engine(self.settings.engine, self.settings)
         self._diarizer: Diarizer | None = None
+        self._diarizer_lock = threading.Lock()
 
     @property
     def diarizer(self) -> Diarizer:
         """Created on first use: diarization imports scipy, which transcribing alone never needs."""
-        if self._diarizer is None:
-            from whisper_api.diarize.diarizer import Diarizer
+        with self._diarizer_lock:
+            if self._diarizer is None:
+                from whisper_api.diarize.diarizer import Diarizer
 
-            self._diarizer = Diarizer(self.models)
-        return self._diarizer
+                self._diarizer = Diarizer(self.models)
+            return self._diarizer
 
     def __enter__(self) -> Transcriber:
         return self
@@ -75,6 +77,8 @@ class Transcriber:
         if options.diarize and options.diarize.mode == "speaker":
             self.diarizer.encoder()  # a missing speaker model fails before a long transcription, not after
         audio = decode(source, mono=not options.keeps_channels)
+        if options.diarize and options.diarize.mode == "channel":
+            require_channels(audio.channels)  # before the transcription, not after
         channels = audio.channels if options.multichannel else 1
         results: list[EngineResult] = []
         for channel in range(channels):
@@ -101,20 +105,22 @@ class Transcriber:
             model=options.model or self.settings.model,
             warnings=audio.warnings,
         )
-        return self.label_speakers(transcript, audio, options.diarize) if options.diarize else transcript
+        return self.label_speakers(transcript, audio, options.diarize, cancel) if options.diarize else transcript
 
-    def diarize(self, source: AudioSource, options: DiarizeOptions | None = None) -> Diarization:
+    def diarize(self, source: AudioSource, options: DiarizeOptions | None = None,
+                cancel: threading.Event | None = None) -> Diarization:
         """Who spoke when, without speech recognition."""
         options = options or DiarizeOptions()
         if options.mode == "speaker":
             self.diarizer.encoder()
-        return self.diarizer.diarize(decode(source, mono=options.mode != "channel"), options)
+        return self.diarizer.diarize(decode(source, mono=options.mode != "channel"), options, cancel)
 
-    def label_speakers(self, transcript: Transcript, audio: DecodedAudio, options: DiarizeOptions) -> Transcript:
+    def label_speakers(self, transcript: Transcript, audio: DecodedAudio, options: DiarizeOptions,
+                       cancel: threading.Event | None = None) -> Transcript:
         """Diarize the audio and put a speaker on every word of its transcript."""
         from whisper_api.diarize.assign import label_words
 
-        diarization = self.diarizer.diarize(audio, options)
+        diarization = self.diarizer.diarize(audio, options, cancel)
         labelled = label_words(transcript, diarization.turns, diarization.speakers)
         return dataclasses.replace(labelled, warnings=(*labelled.warnings, *diarization.warnings))
 

@@ -30,7 +30,6 @@ class SpeakerTurn:
     end: float
     speaker: int
     confidence: float
-    channel: int = 0
 
     @property
     def duration(self) -> float:

@@ -20,6 +20,7 @@ from whisper_api.cli.console import stderr, warn
 from whisper_api.core import Transcriber
 from whisper_api.formats.deepgram import DeepgramOptions, ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, event_message
+from whisper_api.formats.text import speaker_runs
 from whisper_api.keys import utc_now
 from whisper_api.models.identity import record
 from whisper_api.options import TranscribeOptions
@@ -36,13 +37,8 @@ READ_BYTES = 1 << 14
 
 def _final_lines(result: StreamResult) -> list[str]:
     """The final's text; with speakers, a line per speaker turn."""
-    lines: list[tuple[int | None, list[str]]] = []
-    for word in result.words:
-        if lines and lines[-1][0] == word.speaker:
-            lines[-1][1].append(word.text)
-        else:
-            lines.append((word.speaker, [word.text]))
-    return [(f"[Speaker {speaker}] " if speaker is not None else "") + " ".join(words) for speaker, words in lines]
+    return [(f"[Speaker {speaker}] " if speaker is not None else "") + text
+            for speaker, text in speaker_runs(result.words)]
 
 
 class _Printer:

@@ -40,18 +40,11 @@ def _label_segment(segment: Segment, turns: Sequence[SpeakerTurn], ends: Sequenc
 
 
 def label_words(transcript: Transcript, turns: Sequence[SpeakerTurn], speakers: int) -> Transcript:
-    """The transcript with a speaker on every word (channel by channel), and the turns attached.
-    Without any turn (no speech found), every word is speaker 0 with confidence 0."""
-    if not turns:
-        turns = [SpeakerTurn(0.0, transcript.duration, 0, 0.0)] if any(transcript.words()) else []
-    by_channel: dict[int, list[SpeakerTurn]] = {}
-    for turn in turns:
-        by_channel.setdefault(turn.channel, []).append(turn)
-    segments = []
-    for segment in transcript.segments:
-        # Turns of the segment's channel; a transcribed channel without its own turns uses the mix's.
-        channel_turns = by_channel.get(segment.channel) or list(turns)
-        ends = [turn.end for turn in channel_turns]
-        segments.append(_label_segment(segment, channel_turns, ends) if channel_turns else segment)
-    return dataclasses.replace(transcript, segments=tuple(segments), speaker_turns=tuple(turns),
-                               speakers=max(speakers, 1 if turns else 0))
+    """The transcript with a speaker on every word and the turns attached. The turns come from the
+    mix, so with ``multichannel`` every channel's words are labelled from the same turns. Without
+    any turn (no speech found, yet words), every word is speaker 0 with confidence 0."""
+    labelling = list(turns) or [SpeakerTurn(0.0, transcript.duration, 0, 0.0)]
+    ends = [turn.end for turn in labelling]
+    segments = tuple(_label_segment(segment, labelling, ends) for segment in transcript.segments)
+    found = max(speakers, 1) if any(transcript.words()) else speakers
+    return dataclasses.replace(transcript, segments=segments, speaker_turns=tuple(turns), speakers=found)

@@ -10,10 +10,10 @@ import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
 from whisper_api.diarize.arrays import Floats
+from whisper_api.diarize.options import require_channels
 from whisper_api.diarize.pipeline import FRAME_SECONDS, MIN_TURN, Diarization, find_speech
 from whisper_api.diarize.turns import absorb_short, runs_to_turns
 from whisper_api.engine.silero import FRAME_SAMPLES
-from whisper_api.errors import InvalidOptionError
 from whisper_api.transcript import SpeakerTurn
 
 
@@ -27,9 +27,7 @@ def _frame_energy(samples: FloatArray) -> Floats:
 
 def diarize_channels(samples: FloatArray, probabilities: FloatArray) -> Diarization:
     """``samples``: (frames, channels) at 16 kHz; ``probabilities``: speech per 32 ms frame of the mix."""
-    if samples.ndim != 2 or samples.shape[1] < 2:
-        raise InvalidOptionError("channel diarization needs audio with one speaker per channel; "
-                                 "this recording has one channel")
+    require_channels(samples.shape[1])
     energy = _frame_energy(samples)
     loudest = np.argmax(energy, axis=1)
     share = energy.max(axis=1) / np.maximum(energy.sum(axis=1), 1e-12)

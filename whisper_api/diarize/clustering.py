@@ -97,7 +97,7 @@ def cluster(embeddings: FloatArray, threshold: float, count: SpeakerCount) -> tu
         labels = _merge_close(embeddings, _dissolve_minor(embeddings, _compact(labels), floor), floor)
     labels = _compact(labels)
     centres = centroids(embeddings, labels, int(labels.max()) + 1)
-    for _ in range(REFINE_ROUNDS):
+    for _ in range(0 if count.exact else REFINE_ROUNDS):  # refining could empty a cluster the caller asked for
         labels = _compact(_nearest(embeddings, centres))
         centres = centroids(embeddings, labels, int(labels.max()) + 1)
     return by_first_appearance(labels, centres)

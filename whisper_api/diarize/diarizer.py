@@ -1,8 +1,10 @@
 """The diarization entry point: decoded audio in, speaker turns out.
 
 The encoder weights load once per Diarizer and are read-only, so one Diarizer serves any number
-of threads. Its matrix products run on one BLAS thread: several threads cost nearly twice the
-CPU time for a few percent less wall time, and the server runs diarizations side by side.
+of threads. The first Diarizer limits numpy's BLAS to one thread for the whole process: several
+threads cost nearly twice the CPU time for a few percent less wall time, the server runs
+diarizations side by side, and a process-wide setting changed back and forth by concurrent calls
+would race. (numpy's matrix products are used by nothing else in whisper-api.)
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from functools import cache
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
@@ -18,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray
 from whisper_api.diarize.channels import diarize_channels
 from whisper_api.diarize.encoder import SpeakerEncoder
-from whisper_api.diarize.options import DiarizeOptions
+from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.diarize.pipeline import Diarization, diarize_speakers, speech_probabilities
 from whisper_api.diarize.speech import Region
 from whisper_api.diarize.windows import embed_windows, speech_gain, window_starts
@@ -28,17 +30,16 @@ from whisper_api.streaming.vad import open_vad, vad_model_path
 
 NO_VAD_WARNING = ("no VAD model installed: speech was found by loudness, which hurts diarization "
                   "(whisper-api models download silero-vad)")
-_blas_lock = threading.Lock()
-"""threadpoolctl's limit is process-wide: diarizations take turns setting and restoring it."""
 
 
-def one_blas_thread() -> AbstractContextManager[object]:
-    limits: AbstractContextManager[object] = threadpool_limits(limits=1, user_api="blas")
-    return limits
+@cache
+def _one_blas_thread() -> None:
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class Diarizer:
     def __init__(self, models: ModelStore) -> None:
+        _one_blas_thread()
         self.models = models
         self._encoder: SpeakerEncoder | None = None
         self._lock = threading.Lock()
@@ -57,15 +58,18 @@ class Diarizer:
         """Start times and embeddings of the windows over ``regions`` of ``samples``."""
         encoder = self.encoder()
         starts = window_starts(regions, len(samples) / SAMPLE_RATE)
-        with _blas_lock, one_blas_thread():
-            return starts, embed_windows(samples, starts, encoder, speech_gain(samples, regions))
+        return starts, embed_windows(samples, starts, encoder, speech_gain(samples, regions))
 
     def vad_model(self) -> Path | None:
         return vad_model_path(self.models)
 
-    def diarize(self, audio: DecodedAudio, options: DiarizeOptions) -> Diarization:
-        """Turns of the recording's speakers (``speaker`` mode) or channels (``channel`` mode)."""
+    def diarize(self, audio: DecodedAudio, options: DiarizeOptions,
+                cancel: threading.Event | None = None) -> Diarization:
+        """Turns of the recording's speakers (``speaker`` mode) or channels (``channel`` mode);
+        setting ``cancel`` stops it between steps with TranscriptionCancelled."""
         encoder = self.encoder() if options.mode == "speaker" else None  # fail before any work
+        if encoder is None:
+            require_channels(audio.channels)
         mono = audio.mono()
         vad_model = self.vad_model()
         vad = open_vad(vad_model)
@@ -76,6 +80,5 @@ class Diarizer:
         if encoder is None:
             diarization = diarize_channels(audio.samples, probabilities)
         else:
-            with _blas_lock, one_blas_thread():
-                diarization = diarize_speakers(mono, probabilities, encoder, options)
+            diarization = diarize_speakers(mono, probabilities, encoder, options, cancel)
         return dataclasses.replace(diarization, warnings=() if vad_model else (NO_VAD_WARNING,))

@@ -13,6 +13,7 @@ their audio comes back in the final.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Sequence
 
@@ -22,7 +23,8 @@ from whisper_api.audio import SAMPLE_RATE, FloatArray
 from whisper_api.diarize.assign import turn_for
 from whisper_api.diarize.clustering import IntArray, centroids, cluster
 from whisper_api.diarize.diarizer import Diarizer
-from whisper_api.diarize.options import DiarizeOptions
+from whisper_api.diarize.encoder import EMBEDDING_SIZE
+from whisper_api.diarize.options import DiarizeOptions, SpeakerCount
 from whisper_api.diarize.pipeline import MIN_TURN
 from whisper_api.diarize.speech import Region
 from whisper_api.diarize.turns import speaker_turns
@@ -36,7 +38,7 @@ class _History:
     """One channel's windows so far and the stream speaker of each."""
 
     def __init__(self) -> None:
-        self.embeddings = np.zeros((0, 256), np.float32)
+        self.embeddings = np.zeros((0, EMBEDDING_SIZE), np.float32)
         self.speakers = np.zeros(0, np.int64)
         self.next_speaker = 0
 
@@ -75,7 +77,10 @@ class _History:
 
 class SpeakerTracker:
     def __init__(self, options: DiarizeOptions) -> None:
-        self.options = options
+        # An exact count is a cap here: a stream's first utterances usually hold fewer voices.
+        count = options.speakers
+        self.options = dataclasses.replace(
+            options, speakers=SpeakerCount(maximum=count.exact or count.maximum) if count.exact else count)
         self._channels: dict[int, _History] = {}
         self._lock = threading.Lock()
 
@@ -86,11 +91,14 @@ class SpeakerTracker:
             return tuple(words)
         if self.options.mode == "channel":
             return tuple(_with_speaker(word, channel) for word in words)
+        with self._lock:
+            history = self._channels.setdefault(channel, _History())
+            if not update and not len(history.speakers):
+                return tuple(_with_speaker(word, 0) for word in words)  # no voice known before the first final
         region = Region(0.0, len(samples) / SAMPLE_RATE)
         starts, embeddings = diarizer.embed([region], samples)
         with self._lock:
-            history = self._channels.setdefault(channel, _History())
-            if update or not len(history.speakers):
+            if update:
                 speakers = history.learn(embeddings, self.options)
                 centres = centroids(embeddings, speakers, history.next_speaker)
             else:

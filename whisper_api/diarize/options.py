@@ -12,6 +12,13 @@ low, the over-split is undone on cluster centroids (see whisper_api.diarize.clus
 MODES = ("speaker", "channel")
 
 
+def require_channels(channels: int) -> None:
+    """Channel mode's one condition: a speaker per channel needs more than one channel."""
+    if channels < 2:
+        raise InvalidOptionError("channel diarization needs audio with one speaker per channel; "
+                                 "this recording has one channel")
+
+
 @dataclass(frozen=True)
 class SpeakerCount:
     """What the caller knows of the number of speakers: exact, or bounds, or nothing."""

@@ -4,6 +4,7 @@ window embeddings, clustering, turns."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from whisper_api.diarize.options import DiarizeOptions
 from whisper_api.diarize.resegment import resegment
 from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
 from whisper_api.diarize.turns import speaker_turns
-from whisper_api.diarize.windows import embed_windows, speech_gain, window_starts
+from whisper_api.diarize.windows import check, embed_windows, speech_gain, window_starts
 from whisper_api.engine.silero import FRAME_SAMPLES
 from whisper_api.streaming.vad import VoiceActivity
 from whisper_api.transcript import SpeakerTurn
@@ -38,8 +39,13 @@ class Diarization:
 
 
 def speech_probabilities(samples: FloatArray, vad: VoiceActivity) -> FloatArray:
-    """One probability per 32 ms frame of the whole recording (the last frame padded with silence)."""
-    return vad.probabilities(np.pad(samples, (0, -len(samples) % FRAME_SAMPLES)))
+    """One probability per 32 ms frame of the whole recording (the last frame padded with silence).
+    The detector keeps its state between calls, so the tail can go on its own: no copy of the audio."""
+    whole = len(samples) - len(samples) % FRAME_SAMPLES
+    head = vad.probabilities(samples[:whole])
+    if whole == len(samples):
+        return head
+    return np.concatenate([head, vad.probabilities(np.pad(samples[whole:], (0, FRAME_SAMPLES - len(samples) + whole)))])
 
 
 def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:
@@ -53,13 +59,16 @@ def voiced_frames(probabilities: FloatArray, sample_count: int) -> npt.NDArray[n
 
 
 def diarize_speakers(samples: FloatArray, probabilities: FloatArray, encoder: SpeakerEncoder,
-                     options: DiarizeOptions) -> Diarization:
+                     options: DiarizeOptions, cancel: threading.Event | None = None) -> Diarization:
     duration = len(samples) / SAMPLE_RATE
     regions = find_speech(probabilities, duration)
+    if not regions:
+        return Diarization((), 0, ())
     starts = window_starts(regions, duration)
-    embeddings = embed_windows(samples, starts, encoder, speech_gain(samples, regions))
+    embeddings = embed_windows(samples, starts, encoder, speech_gain(samples, regions), cancel)
     _, centres = cluster(embeddings, options.threshold, options.speakers)
     turns = speaker_turns(regions, starts, embeddings, centres, MIN_TURN)
+    check(cancel)
     turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
     return Diarization(renumbered(turns), len({turn.speaker for turn in turns}), tuple(regions))
 

@@ -48,7 +48,7 @@ VARIANCE_FLOOR = 0.01
 def cepstra(samples: FloatArray) -> Float64Array:
     """(frames, CEPSTRA) mel cepstra on the encoder's 10 ms frame grid."""
     log_mel = np.log(mel_spectrogram(samples).astype(np.float64) + 1e-8)
-    return np.asarray(dct(log_mel, type=2, norm="ortho", axis=1)[:, :CEPSTRA], np.float64)
+    return np.array(dct(log_mel, type=2, norm="ortho", axis=1)[:, :CEPSTRA], np.float64)  # a copy: frees the rest
 
 
 def _component_log_likelihoods(frames: Float64Array, mixture: Mixture) -> Float64Array:
@@ -139,7 +139,6 @@ def resegment(samples: FloatArray, regions: Sequence[Region], turns: Sequence[Sp
         return list(turns)
     speakers = max(turn.speaker for turn in turns) + 1
     frames = cepstra(samples)
-    voiced = np.resize(voiced, len(frames))  # the same grid; guards against an off-by-one at the end
     labels = _frame_labels(turns, len(frames))
     confidence = np.ones(len(frames))
     smoothing = max(1, round(SMOOTHING_SECONDS * FRAMES_PER_SECOND))

@@ -8,6 +8,7 @@ fraction of a second is far more often an error than a real interjection.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 
 import numpy as np
@@ -61,19 +62,33 @@ def _region_turns(region: Region, starts: FloatArray, scores: FloatArray) -> lis
 
 
 def absorb_short(turns: list[SpeakerTurn], min_turn: float) -> list[SpeakerTurn]:
-    """Give each too-short turn to its longer neighbour, shortest first, then join equal neighbours."""
-    turns = list(turns)
-    while len(turns) > 1:
-        index = min(range(len(turns)), key=lambda i: turns[i].duration)
-        if turns[index].duration >= min_turn:
+    """Give each too-short turn to its longer neighbour, shortest first, then join equal neighbours.
+
+    A heap and neighbour links keep this O(n log n): channel mode on a long recording makes tens of
+    thousands of 32 ms runs, which a rescan per merge would take minutes over."""
+    items = list(turns)
+    previous, following = list(range(-1, len(items) - 1)), [*range(1, len(items)), -1]
+    alive, remaining = [True] * len(items), len(items)
+    heap = [(turn.duration, index) for index, turn in enumerate(items)]
+    heapq.heapify(heap)
+    while heap and remaining > 1:
+        duration, index = heapq.heappop(heap)
+        if not alive[index] or duration != items[index].duration:
+            continue  # an entry from before this turn grew or went
+        if duration >= min_turn:
             break
-        neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(turns)]
-        target = max(neighbours, key=lambda i: turns[i].duration)
-        short, long = turns[index], turns[target]
-        turns[target] = SpeakerTurn(min(short.start, long.start), max(short.end, long.end), long.speaker,
+        target = max((i for i in (previous[index], following[index]) if i >= 0), key=lambda i: items[i].duration)
+        short, long = items[index], items[target]
+        items[target] = SpeakerTurn(min(short.start, long.start), max(short.end, long.end), long.speaker,
                                     long.confidence)
-        del turns[index]
-    return _join(turns)
+        heapq.heappush(heap, (items[target].duration, target))
+        alive[index], remaining = False, remaining - 1
+        before, after = previous[index], following[index]
+        if before >= 0:
+            following[before] = after
+        if after >= 0:
+            previous[after] = before
+    return _join([item for item, live in zip(items, alive, strict=True) if live])
 
 
 def _join(turns: list[SpeakerTurn]) -> list[SpeakerTurn]:

@@ -8,14 +8,16 @@ memory stays bounded however long the recording.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from whisper_api.audio import FloatArray
-from whisper_api.diarize.encoder import BATCH_WINDOWS, WINDOW_FRAMES, SpeakerEncoder
+from whisper_api.diarize.encoder import BATCH_WINDOWS, EMBEDDING_SIZE, WINDOW_FRAMES, SpeakerEncoder
 from whisper_api.diarize.features import FRAMES_PER_SECOND, HOP, SAMPLE_RATE, mel_spectrogram
 from whisper_api.diarize.speech import Region
+from whisper_api.errors import TranscriptionCancelled
 
 WINDOW_SECONDS = WINDOW_FRAMES / FRAMES_PER_SECOND
 HOP_SECONDS = 0.2
@@ -63,8 +65,18 @@ def _batch_windows(samples: FloatArray, starts: FloatArray, gain: float) -> Floa
     return np.stack([mel[offset:offset + WINDOW_FRAMES] for offset in offsets])
 
 
-def embed_windows(samples: FloatArray, starts: FloatArray, encoder: SpeakerEncoder, gain: float) -> FloatArray:
-    """(windows, 256) unit embeddings of the windows starting at ``starts``."""
-    if len(starts) == 0:
-        return np.zeros((0, 256), np.float32)
-    return np.concatenate([encoder.embed(_batch_windows(samples, batch, gain)) for batch in _batches(starts)])
+def check(cancel: threading.Event | None) -> None:
+    """Stop a diarization whose caller gave up (client gone, timeout, Ctrl-C)."""
+    if cancel is not None and cancel.is_set():
+        raise TranscriptionCancelled("diarization cancelled")
+
+
+def embed_windows(samples: FloatArray, starts: FloatArray, encoder: SpeakerEncoder, gain: float,
+                  cancel: threading.Event | None = None) -> FloatArray:
+    """(windows, EMBEDDING_SIZE) unit embeddings of the windows starting at ``starts``; a set
+    ``cancel`` stops between batches with TranscriptionCancelled."""
+    embeddings = [np.zeros((0, EMBEDDING_SIZE), np.float32)]
+    for batch in _batches(starts):
+        check(cancel)
+        embeddings.append(encoder.embed(_batch_windows(samples, batch, gain)))
+    return np.concatenate(embeddings)

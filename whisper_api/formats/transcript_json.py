@@ -20,7 +20,7 @@ def _word(word: Word) -> dict[str, Any]:
 def _diarization(transcript: Transcript) -> dict[str, Any]:
     return {"speakers": transcript.speakers,
             "speaker_turns": [{"start": turn.start, "end": turn.end, "speaker": turn.speaker,
-                               "confidence": round(turn.confidence, 4), "channel": turn.channel}
+                               "confidence": round(turn.confidence, 4)}
                               for turn in transcript.speaker_turns]}
 
 

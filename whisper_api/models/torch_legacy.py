@@ -7,12 +7,14 @@ prefixed with its element count as a little-endian int64. Tensors inside the obj
 storages through pickle persistent ids ``("storage", storage type, key, location, count, view)``
 and are rebuilt by ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)``.
 
-Unpickling here resolves only the handful of globals that format uses, so a checkpoint cannot
-run code the way ``pickle.load`` would let it.
+Every one of the five pickles is read by an unpickler that resolves only the handful of globals
+the format uses, so a checkpoint cannot run code the way ``pickle.load`` would let it; tensors
+are bounds-checked against their storage before any memory is touched.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import struct
 from collections import OrderedDict
@@ -63,18 +65,33 @@ class _TensorRef:
     def materialise(self) -> npt.NDArray[Any]:
         if self.storage.data is None:
             raise CheckpointError("a tensor refers to a storage the file does not contain")
+        self._check_bounds()
         itemsize = self.storage.dtype.itemsize
-        last = self.offset + sum((size - 1) * step for size, step in zip(self.shape, self.stride, strict=True))
-        if self.shape and min(self.shape) > 0 and last >= self.storage.count:
-            raise CheckpointError("a tensor reaches past the end of its storage")
         view = np.lib.stride_tricks.as_strided(
             self.storage.data[self.offset:], self.shape, tuple(step * itemsize for step in self.stride))
         return np.array(view)  # a copy that owns its memory, laid out contiguously
+
+    def _check_bounds(self) -> None:
+        """Inside the storage, and no larger than it (a zero stride could otherwise ask for terabytes)."""
+        if len(self.shape) != len(self.stride) or min((self.offset, *self.shape, *self.stride), default=0) < 0:
+            raise CheckpointError("a tensor with a negative offset, size or stride")
+        if 0 in self.shape:
+            return
+        last = self.offset + sum((size - 1) * step for size, step in zip(self.shape, self.stride, strict=True))
+        if last >= self.storage.count or math.prod(self.shape) > self.storage.count:
+            raise CheckpointError("a tensor reaches past the end of its storage")
 
 
 def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple[int, ...], stride: tuple[int, ...],
                     *_ignored: object) -> _TensorRef:
     return _TensorRef(storage, offset, tuple(shape), tuple(stride))
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """For the header pickles and the key list: plain values only, no globals at all."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise CheckpointError(f"unsupported object in checkpoint: {module}.{name}")
 
 
 class _CheckpointUnpickler(pickle.Unpickler):
@@ -104,9 +121,11 @@ class _CheckpointUnpickler(pickle.Unpickler):
 
 def _load_header(handle: IO[bytes]) -> None:
     try:
-        magic, protocol = pickle.load(handle), pickle.load(handle)
-        system = pickle.load(handle)
-    except Exception as exc:  # any unpickling failure means "not this format"
+        magic, protocol = _PlainUnpickler(handle).load(), _PlainUnpickler(handle).load()
+        system = _PlainUnpickler(handle).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any other unpickling failure means "not this format"
         raise CheckpointError("not a legacy PyTorch checkpoint (the zip format is not supported)") from exc
     if magic != MAGIC_NUMBER or protocol != PROTOCOL_VERSION:
         raise CheckpointError("not a legacy PyTorch checkpoint (wrong magic number or protocol)")
@@ -115,7 +134,9 @@ def _load_header(handle: IO[bytes]) -> None:
 
 
 def _read_storages(handle: IO[bytes], storages: dict[str, _Storage]) -> None:
-    keys = pickle.load(handle)
+    keys = _PlainUnpickler(handle).load()
+    if not isinstance(keys, list):
+        raise CheckpointError("the storage list is missing")
     for key in keys:
         storage = storages.get(str(key))
         if storage is None:
@@ -129,14 +150,21 @@ def _read_storages(handle: IO[bytes], storages: dict[str, _Storage]) -> None:
         storage.data = np.frombuffer(raw, storage.dtype)
 
 
-def _materialise(value: Any) -> Any:
+def _materialise(value: Any, done: dict[int, Any]) -> Any:
+    """Tensors as arrays, containers rebuilt; ``done`` by id, so an object the pickle shares is
+    converted once (nested shared lists would otherwise grow exponentially)."""
+    if id(value) in done:
+        return done[id(value)]
     if isinstance(value, _TensorRef):
-        return value.materialise()
-    if isinstance(value, dict):
-        return {key: _materialise(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_materialise(item) for item in value)
-    return value
+        result: Any = value.materialise()
+    elif isinstance(value, dict):
+        result = {key: _materialise(item, done) for key, item in value.items()}
+    elif isinstance(value, list | tuple):
+        result = type(value)(_materialise(item, done) for item in value)
+    else:
+        return value
+    done[id(value)] = result
+    return result
 
 
 def load_checkpoint(handle: IO[bytes]) -> Any:
@@ -148,4 +176,4 @@ def load_checkpoint(handle: IO[bytes]) -> Any:
         _read_storages(handle, storages)
     except (pickle.UnpicklingError, EOFError, struct.error) as exc:
         raise CheckpointError(f"the checkpoint is damaged ({exc})") from exc
-    return _materialise(obj)
+    return _materialise(obj, {})

@@ -166,6 +166,9 @@ def _milliseconds(query: Query, name: str, default: float | None) -> float | Non
 
 def parse_stream(query: Query) -> StreamRequest:
     listen = parse_listen(query)
+    diarize = listen.transcribe.diarize
+    if diarize is not None and diarize.mode == "channel" and not listen.transcribe.multichannel:
+        raise _invalid("diarize_mode=channel", "used with multichannel=true on a stream")
     encoding = (_last(query, "encoding") or "").lower() or None
     if encoding is not None and encoding not in PCM_ENCODINGS and encoding not in FFMPEG_ENCODINGS:
         raise _invalid("encoding", f"one of {', '.join([*PCM_ENCODINGS, *FFMPEG_ENCODINGS])}, or left out")
