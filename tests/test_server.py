@@ -445,3 +445,29 @@ def test_a_model_that_fails_to_load_gives_503_not_a_hang(tmp_path: Path) -> None
         assert readiness.json()["problems"] == ["model: failed to load (see the server log)"]
         response = httpx.post(f"{server.url}/v1/listen", content=b"RIFF....", timeout=30)
         assert response.status_code == 503
+
+
+# -- captions over the API (our format= extension) ------------------------------------------------
+
+def test_format_srt_vtt_and_text_are_caption_files(setup: Setup) -> None:
+    import io
+
+    import srt
+    import webvtt
+
+    as_srt = post(setup, setup.wav, query="?format=srt")
+    assert as_srt.status_code == 200 and as_srt.headers["content-type"].startswith("application/x-subrip")
+    subtitles = list(srt.parse(as_srt.text))
+    assert subtitles and all(cue.end > cue.start for cue in subtitles)
+    as_vtt = post(setup, setup.wav, query="?format=vtt")
+    assert as_vtt.headers["content-type"].startswith("text/vtt") and as_vtt.headers["dg-request-id"]
+    captions = webvtt.from_buffer(io.StringIO(as_vtt.text))  # random weights: the words differ per request
+    assert len(captions) > 0 and all(caption.text for caption in captions)
+    as_text = post(setup, setup.wav, query="?format=text")
+    assert as_text.headers["content-type"].startswith("text/plain") and as_text.text.strip()
+    assert "results" in post(setup, setup.wav, query="?format=json").json()
+
+
+def test_an_unknown_format_is_400(setup: Setup) -> None:
+    response = post(setup, setup.wav, query="?format=docx")
+    assert response.status_code == 400 and response.json()["err_code"] == "INVALID_QUERY_PARAMETER"

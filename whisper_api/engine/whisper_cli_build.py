@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import platformdirs
 
-from whisper_api.errors import EngineError
+from whisper_api.errors import EngineError, ModelDownloadError
+from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, Archive, download_archive
 
 BINARY_NAME = "whisper-cli"
 STAMP_NAME = "whisper-cli.json"
@@ -31,26 +31,28 @@ CHECKOUT_BIN = Path(__file__).resolve().parents[2] / "vendor" / "whisper.cpp" / 
 
 @dataclass(frozen=True)
 class SourcePin:
-    package: str
-    version: str
-    sha256: str
+    source: Archive
     whisper_cpp: str
     """The whisper.cpp version inside that source (and inside the matching pywhispercpp wheels)."""
 
     @property
-    def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
+    def version(self) -> str:
+        return self.source.version
 
     @property
-    def archive(self) -> str:
-        return f"{self.package}-{self.version}.tar.gz"
+    def requirement(self) -> str:
+        return self.source.requirement
+
+    @property
+    def sha256(self) -> str:
+        return self.source.sha256
 
     @property
     def source_prefix(self) -> str:
-        return f"{self.package}-{self.version}/whisper.cpp/"
+        return f"{self.source.package}-{self.source.version}/whisper.cpp/"
 
 
-PIN = SourcePin("pywhispercpp", "1.5.1", "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5", "1.8.5")
+PIN = SourcePin(PYWHISPERCPP_SOURCE, "1.8.5")
 
 # Static libraries make one self-contained binary that can be copied out of the build tree.
 BASE_CMAKE_ARGS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DWHISPER_BUILD_TESTS=OFF",
@@ -120,17 +122,15 @@ def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, lo
 
 def _fetch_source(work: Path, log: Log) -> Path:
     log(f"fetching the {PIN.requirement} source distribution")
-    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", PIN.package, "--quiet",
-          "-d", str(work), PIN.requirement], "pip download")
-    archive = work / PIN.archive
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest() if archive.is_file() else "missing"
-    if digest != PIN.sha256:
-        raise EngineError(f"{PIN.archive}: expected sha256 {PIN.sha256}, got {digest}")
+    try:
+        archive = download_archive(PIN.source, work)
+    except ModelDownloadError as exc:
+        raise EngineError(str(exc)) from exc
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(PIN.source_prefix)]
         for member in members:  # refuse anything that would land outside the work folder
             if member.name.startswith("/") or ".." in Path(member.name).parts:
-                raise EngineError(f"{PIN.archive}: unsafe path {member.name}")
+                raise EngineError(f"{archive.name}: unsafe path {member.name}")
         tar.extractall(work / "src", members=members)
     return work / "src" / PIN.source_prefix
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisper_api.models.packaged import PackagedFile
+from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, PackagedFile
 
 WHISPER_CPP_REPO = "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1"
 TINYDIARIZE_REPO = "https://huggingface.co/akashmjn/tinydiarize-whisper.cpp/resolve/main"
@@ -20,12 +20,9 @@ WHISPER_VAD_REPO = "https://huggingface.co/ggml-org/whisper-vad/resolve/9ffd54a1
 
 
 SILERO_IN_PYWHISPERCPP = PackagedFile(
-    package="pywhispercpp",
-    version="1.5.1",
-    archive_sha256="5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5",
+    archive=PYWHISPERCPP_SOURCE,
     member="whisper.cpp/models/for-tests-silero-v6.2.0-ggml.bin",
     member_sha256="2aa269b785eeb53a82983a20501ddf7c1d9c48e33ab63a41391ac6c9f7fb6987",
-    source_distribution=True,
 )
 """The real Silero v6.2.0 model, byte for byte, inside the pinned pywhispercpp source distribution."""
 

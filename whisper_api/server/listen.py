@@ -24,13 +24,16 @@ from whisper_api.audio import decode_file
 from whisper_api.core import Transcriber
 from whisper_api.errors import WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
+from whisper_api.formats.subrip import to_srt
+from whisper_api.formats.text import to_text
+from whisper_api.formats.webvtt import to_vtt
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import BATCH, Overloaded
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request, too_many
 from whisper_api.server.fetch import fetch_url
 from whisper_api.server.jobs import run_stoppable
 from whisper_api.server.models import whisper_name
-from whisper_api.server.params import ListenRequest, parse_listen
+from whisper_api.server.params import CAPTION_FORMATS, ListenRequest, parse_listen
 from whisper_api.server.requests import request_id
 from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.state import Server
@@ -45,7 +48,7 @@ class ClientGone(Exception):
 
 
 @post("/v1/listen", request_max_body_size=None, status_code=200)
-async def listen(request: Request[Any, Any, Any], server: Server) -> Response[dict[str, Any]]:
+async def listen(request: Request[Any, Any, Any], server: Server) -> Response[Any]:
     rid = request_id(request)
     caller = await server.auth.caller(request.headers.get("authorization"), "listen")
     params = parse_listen(request.query_params.dict())
@@ -62,9 +65,19 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[di
             await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
         except WhisperApiError as exc:  # the transcript is done; a retry would only repeat the work
             logger.error("could not record usage for request %s: %s", rid, exc)
+    if params.caption_format is not None:
+        return _caption_response(transcript, params.caption_format, rid)
     model = await asyncio.to_thread(server.model, model_name)  # a stat and a header read: off the loop
     meta = ResponseMeta(rid, fetched.sha256, utc_now(), model.uuid, model.name, model.version)
     return Response(to_deepgram(transcript, params.response, meta), headers={"dg-request-id": rid})
+
+
+def _caption_response(transcript: Transcript, caption_format: str, rid: str) -> Response[str]:
+    """The same formatters as the CLI's; a file name for browsers that save it."""
+    formatter = {"srt": to_srt, "vtt": to_vtt, "text": to_text}[caption_format]
+    suffix = "txt" if caption_format == "text" else caption_format
+    return Response(formatter(transcript), media_type=f"{CAPTION_FORMATS[caption_format]}; charset=utf-8",
+                    headers={"dg-request-id": rid, "content-disposition": f'inline; filename="transcript.{suffix}"'})
 
 
 def _is_json(request: Request[Any, Any, Any]) -> bool:

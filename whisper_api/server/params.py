@@ -74,12 +74,18 @@ def _pairs(values: Sequence[str], name: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+CAPTION_FORMATS = {"srt": "application/x-subrip", "vtt": "text/vtt", "text": "text/plain"}
+"""Our ``format`` extension: the body as a caption or text file instead of Deepgram JSON."""
+
+
 @dataclass(frozen=True)
 class ListenRequest:
     model: str | None
     transcribe: TranscribeOptions
     response: DeepgramOptions
     raw: RawFormat | None
+    caption_format: str | None = None
+    """srt, vtt or text (``format=``); None answers Deepgram JSON."""
 
 
 def parse_listen(query: Query) -> ListenRequest:
@@ -104,7 +110,16 @@ def parse_listen(query: Query) -> ListenRequest:
         extra=dict(_pairs(query.get("extra", []), "extra")),
     )
     _bool(query, "numerals")  # whisper already writes numerals; still reject a malformed value
-    return ListenRequest(_last(query, "model") or None, transcribe, response, _raw_format(query))
+    return ListenRequest(_last(query, "model") or None, transcribe, response, _raw_format(query), _format(query))
+
+
+def _format(query: Query) -> str | None:
+    value = (_last(query, "format") or "json").strip().lower()
+    if value == "json":
+        return None
+    if value not in CAPTION_FORMATS:
+        raise _invalid("format", f"json, {', '.join(CAPTION_FORMATS)}")
+    return value
 
 
 def _count(query: Query, name: str) -> int | None:
