@@ -8,7 +8,7 @@ export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
 
 CMAKE_ARGS ?=
 
-.PHONY: install install-all demo whisper-cli test lint pytest bench clean
+.PHONY: install install-all demo whisper-cli test lint pytest bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,9 @@ bench: install-all
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/engines.py
 
+## docs: build the documentation site into site/ (warnings are errors)
+docs: install-all
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,15 @@ def pytest_configure(config: pytest.Config) -> None:
     caller's environment (make exports WHISPER_API_MODELS_DIR, a developer may have others)."""
     for name in [name for name in os.environ if name.startswith("WHISPER_API_")]:
         del os.environ[name]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Mark a test whose call failed, so fixtures can keep evidence (the page tests' screenshots)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        item.failed = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,17 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp
 
+from whisper_api import __version__
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.listen import ClientGone, listen
 from whisper_api.server.live import live_listen
 from whisper_api.server.management import get_model, grant, healthz, list_models, readyz
+from whisper_api.server.page import asset, page
 from whisper_api.server.projects import create_key, delete_key, get_key, get_project, list_keys, list_projects
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import ServerState
@@ -93,7 +97,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
-                        get_project, list_keys, create_key, get_key, delete_key],
+                        get_project, list_keys, create_key, get_key, delete_key, page, asset],
         dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},
@@ -101,4 +105,7 @@ def create_app(settings: Settings) -> Litestar:
         on_startup=[start_loading],
         on_shutdown=[shut_down],
         state=State({"server": server_state}),
+        # The machine-readable spec only: Litestar's viewer pages load their scripts from CDNs.
+        openapi_config=OpenAPIConfig(title="whisper-api", version=__version__, path="/schema",
+                                     render_plugins=[JsonRenderPlugin()]),
     )
