@@ -137,3 +137,19 @@ def test_the_one_shot_models_task_names_real_models(home: Path) -> None:
 @pytest.mark.parametrize("service", ["models", "keys"])
 def test_tasks_use_the_image_the_server_builds(service: str) -> None:
     assert compose()[service]["image"] == compose()["whisper-api"]["image"]
+
+
+def test_the_optional_whisper_cli_step_installs_into_its_folder(tmp_path: Path) -> None:
+    """The build stage's `whisper-api engine build --dest DIR`, from the build cache `make test` fills."""
+    import platformdirs
+
+    from whisper_api.engine.whisper_cli_build import build_key
+
+    if not (platformdirs.user_cache_path("whisper-api") / "whisper-cli" / build_key([]) / "whisper-cli").is_file():
+        pytest.skip("no cached whisper-cli build (make whisper-cli): compiling here would take minutes")
+    build_step = next(arguments for keyword, arguments in instructions()
+                      if keyword == "RUN" and "engine build" in arguments)
+    assert "--dest /opt/whisper-cli" in build_step
+    result = run_cli("engine", "build", "--dest", str(tmp_path / "opt-whisper-cli"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "opt-whisper-cli" / "whisper-cli").stat().st_mode & 0o111

@@ -85,10 +85,12 @@ def test_upload_shows_the_transcript_and_downloads_srt(server: RunningServer, br
                                                         speech: Path, tmp_path: Path) -> None:
     browser.get(server.url + "/")
     assert not browser.find_element(By.ID, "key-section").is_displayed()
+    browser.find_element(By.ID, "utterances").click()
     browser.find_element(By.ID, "file").send_keys(str(speech))
     browser.find_element(By.ID, "transcribe").click()
     wait_for(lambda: "Done" in browser.find_element(By.ID, "status").text)
     assert browser.find_elements(By.CSS_SELECTOR, "#words tbody tr")
+    assert browser.find_element(By.CSS_SELECTOR, "#transcript .speaker").text.startswith("[")  # utterance times
     browser.find_element(By.CSS_SELECTOR, "#downloads [data-format=srt]").click()
     downloaded = tmp_path / "downloads" / "clip.srt"
     wait_for(downloaded.exists)

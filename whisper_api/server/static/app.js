@@ -72,17 +72,29 @@ function showWords(words) {
   $("words").hidden = words.length === 0;
 }
 
+function label(text) {
+  const span = document.createElement("span");
+  span.className = "speaker";
+  span.textContent = text;
+  return span;
+}
+
 function showTranscript(result) {
   const alternative = result.results.channels[0].alternatives[0];
   const box = $("transcript");
   box.replaceChildren();
   const paragraphs = alternative.paragraphs?.paragraphs;
-  if (paragraphs && paragraphs.some((paragraph) => paragraph.speaker !== undefined)) {
+  const utterances = result.results.utterances;
+  if (utterances) {
+    for (const utterance of utterances) {
+      const who = utterance.speaker === undefined ? "" : ` Speaker ${utterance.speaker}`;
+      box.append(label(`[${utterance.start.toFixed(1)}–${utterance.end.toFixed(1)} s]${who}: `),
+                 utterance.transcript, "\n");
+    }
+  } else if (paragraphs && paragraphs.some((paragraph) => paragraph.speaker !== undefined)) {
     for (const paragraph of paragraphs) {
-      const label = document.createElement("span");
-      label.className = "speaker";
-      label.textContent = `Speaker ${paragraph.speaker}: `;
-      box.append(label, paragraph.sentences.map((sentence) => sentence.text).join(" "), "\n");
+      box.append(label(`Speaker ${paragraph.speaker}: `), paragraph.sentences.map((sentence) => sentence.text).join(" "),
+                 "\n");
     }
   } else {
     box.textContent = alternative.transcript;
