@@ -21,6 +21,7 @@ from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.listen import ClientGone, listen
 from whisper_api.server.live import live_listen
 from whisper_api.server.management import get_model, grant, healthz, list_models, readyz
+from whisper_api.server.openai_api import transcriptions, translations
 from whisper_api.server.page import asset, page
 from whisper_api.server.projects import create_key, delete_key, get_key, get_project, list_keys, list_projects
 from whisper_api.server.requests import request_id
@@ -97,7 +98,8 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
-                        get_project, list_keys, create_key, get_key, delete_key, page, asset],
+                        get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
+                        translations],
         dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},

@@ -22,6 +22,7 @@ import jwt
 
 from whisper_api.errors import KeyNotFoundError, KeyStoreError
 from whisper_api.keys import KeyStore, utc_now
+from whisper_api.keys.tokens import PREFIX as KEY_PREFIX
 from whisper_api.server.errors import ApiError, bad_request, forbidden, invalid_auth
 
 DEFAULT_TTL, MAX_TTL = 30, 3600
@@ -73,7 +74,8 @@ class Authenticator:
             return ANONYMOUS
         scheme, _, credential = (authorization or "").strip().partition(" ")
         scheme = scheme.lower()
-        if scheme == "token":
+        # OpenAI clients send the API key as a Bearer credential; our temporary tokens are JWTs.
+        if scheme == "token" or (scheme == "bearer" and credential.strip().startswith(KEY_PREFIX)):
             verification = await self.store.verify_async(credential.strip(), scope)
             if verification.reason == "scope":
                 raise forbidden()

@@ -59,7 +59,7 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[An
                          else spool(request.stream(), source, server.max_bytes, "Request body"))
         if fetched.size == 0:
             raise bad_request(BAD_AUDIO)
-        transcript = await _transcribe(request, server, source, params, model_name)
+        transcript = await transcribe_spooled(request, server, source, params, model_name)
     if caller.key_id is not None and server.store is not None:
         try:
             await asyncio.to_thread(server.store.record_usage, caller.key_id, transcript.duration)
@@ -99,7 +99,7 @@ async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Serv
     return await fetch_url(url, dest, server.max_bytes, server.settings.request_timeout, server.allowed_hosts)
 
 
-async def _transcribe(request: Request[Any, Any, Any], server: Server, source: Path, params: ListenRequest,
+async def transcribe_spooled(request: Request[Any, Any, Any], server: Server, source: Path, params: ListenRequest,
                       model_name: str) -> Transcript:
     def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
         audio = decode_file(source, mono=not params.transcribe.keeps_channels, name="the request's audio",
