@@ -38,4 +38,4 @@ def diarize_channels(samples: FloatArray, probabilities: FloatArray) -> Diarizat
         last = max(first + 1, min(int(np.ceil(region.end / FRAME_SECONDS)), len(loudest)))
         edges = np.clip(np.arange(first, last + 1) * FRAME_SECONDS, region.start, region.end)
         turns.extend(absorb_short(runs_to_turns(edges, loudest[first:last], share[first:last]), MIN_TURN))
-    return Diarization(tuple(turns), samples.shape[1], tuple(regions))
+    return Diarization(tuple(turns), samples.shape[1])

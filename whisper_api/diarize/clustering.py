@@ -13,13 +13,12 @@ centroids are refined by a few rounds of nearest-centroid assignment (k-means on
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from whisper_api.audio import FloatArray
+from whisper_api.diarize.arrays import IntArray
 from whisper_api.diarize.options import SpeakerCount
 
-IntArray = npt.NDArray[np.int64]
 MAX_LINKAGE = 2000
 REFINE_ROUNDS = 3
 MIN_SPEAKER_SHARE = 0.15

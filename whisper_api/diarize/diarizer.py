@@ -17,13 +17,13 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray
+from whisper_api.audio import DecodedAudio, FloatArray
 from whisper_api.diarize.channels import diarize_channels
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.diarize.pipeline import Diarization, diarize_speakers, speech_probabilities
 from whisper_api.diarize.speech import Region
-from whisper_api.diarize.windows import embed_windows, speech_gain, window_starts
+from whisper_api.diarize.windows import embed_regions
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import SPEAKER_ENCODER, ModelStore
 from whisper_api.streaming.vad import open_vad, vad_model_path
@@ -56,9 +56,7 @@ class Diarizer:
 
     def embed(self, regions: Sequence[Region], samples: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Start times and embeddings of the windows over ``regions`` of ``samples``."""
-        encoder = self.encoder()
-        starts = window_starts(regions, len(samples) / SAMPLE_RATE)
-        return starts, embed_windows(samples, starts, encoder, speech_gain(samples, regions))
+        return embed_regions(samples, regions, self.encoder())
 
     def vad_model(self) -> Path | None:
         return vad_model_path(self.models)

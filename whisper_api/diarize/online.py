@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
+from whisper_api.diarize.arrays import IntArray
 from whisper_api.diarize.assign import turn_for
-from whisper_api.diarize.clustering import IntArray, centroids, cluster
+from whisper_api.diarize.clustering import centroids, cluster
 from whisper_api.diarize.diarizer import Diarizer
 from whisper_api.diarize.encoder import EMBEDDING_SIZE
 from whisper_api.diarize.options import DiarizeOptions, SpeakerCount

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
+from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.features import HOP
@@ -19,7 +19,7 @@ from whisper_api.diarize.options import DiarizeOptions
 from whisper_api.diarize.resegment import resegment
 from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
 from whisper_api.diarize.turns import speaker_turns
-from whisper_api.diarize.windows import check, embed_windows, speech_gain, window_starts
+from whisper_api.diarize.windows import check, embed_regions
 from whisper_api.engine.silero import FRAME_SAMPLES
 from whisper_api.streaming.vad import VoiceActivity
 from whisper_api.transcript import SpeakerTurn
@@ -34,7 +34,6 @@ MIN_TURN = 0.3
 class Diarization:
     turns: tuple[SpeakerTurn, ...]
     speakers: int
-    speech: tuple[Region, ...]
     warnings: tuple[str, ...] = ()
 
 
@@ -52,7 +51,7 @@ def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:
     return speech_regions(probabilities, FRAME_SECONDS, duration, SPEECH_RULES)
 
 
-def voiced_frames(probabilities: FloatArray, sample_count: int) -> npt.NDArray[np.bool_]:
+def voiced_frames(probabilities: FloatArray, sample_count: int) -> BoolArray:
     """Which 10 ms frames (the speaker features' grid) the VAD heard speech in."""
     frames = np.arange(1 + sample_count // HOP) * HOP // FRAME_SAMPLES
     return np.asarray(probabilities[np.minimum(frames, len(probabilities) - 1)] >= SPEECH_RULES.onset)
@@ -63,14 +62,13 @@ def diarize_speakers(samples: FloatArray, probabilities: FloatArray, encoder: Sp
     duration = len(samples) / SAMPLE_RATE
     regions = find_speech(probabilities, duration)
     if not regions:
-        return Diarization((), 0, ())
-    starts = window_starts(regions, duration)
-    embeddings = embed_windows(samples, starts, encoder, speech_gain(samples, regions), cancel)
+        return Diarization((), 0)
+    starts, embeddings = embed_regions(samples, regions, encoder, cancel)
     _, centres = cluster(embeddings, options.threshold, options.speakers)
     turns = speaker_turns(regions, starts, embeddings, centres, MIN_TURN)
     check(cancel)
     turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
-    return Diarization(renumbered(turns), len({turn.speaker for turn in turns}), tuple(regions))
+    return Diarization(renumbered(turns), len({turn.speaker for turn in turns}))
 
 
 def renumbered(turns: Sequence[SpeakerTurn]) -> tuple[SpeakerTurn, ...]:

@@ -12,7 +12,6 @@ import heapq
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import Floats, Labels
@@ -104,7 +103,7 @@ def _join(turns: list[SpeakerTurn]) -> list[SpeakerTurn]:
     return joined
 
 
-def turns_from_frames(regions: Sequence[Region], labels: npt.NDArray[np.int64], confidence: FloatArray,
+def turns_from_frames(regions: Sequence[Region], labels: Labels, confidence: FloatArray,
                       frame_seconds: float, min_turn: float) -> list[SpeakerTurn]:
     """Turns from a speaker per frame (frame ``i`` spans ``[i, i + 1) * frame_seconds``), region by region."""
     turns: list[SpeakerTurn] = []

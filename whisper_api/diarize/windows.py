@@ -71,6 +71,13 @@ def check(cancel: threading.Event | None) -> None:
         raise TranscriptionCancelled("diarization cancelled")
 
 
+def embed_regions(samples: FloatArray, regions: Sequence[Region], encoder: SpeakerEncoder,
+                  cancel: threading.Event | None = None) -> tuple[FloatArray, FloatArray]:
+    """Start times and unit embeddings of the windows laid over ``regions`` of ``samples``."""
+    starts = window_starts(regions, len(samples) / SAMPLE_RATE)
+    return starts, embed_windows(samples, starts, encoder, speech_gain(samples, regions), cancel)
+
+
 def embed_windows(samples: FloatArray, starts: FloatArray, encoder: SpeakerEncoder, gain: float,
                   cancel: threading.Event | None = None) -> FloatArray:
     """(windows, EMBEDDING_SIZE) unit embeddings of the windows starting at ``starts``; a set
