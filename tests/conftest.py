@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.audio_files import speechlike, write_wav
 from tests.support.ggml_model import write_random_model
+from tests.support.server import Live, model_home, run_server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -100,3 +101,14 @@ def speaker_models(real_models: Path, home: Path) -> Path:
     for path in real_models.iterdir():
         (models / path.name).symlink_to(path)
     return models
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, micro_model: Path) -> Iterator[Live]:
+    """A real server (one per test module) with the micro model and a listen key."""
+    from whisper_api.keys import KeyStore
+
+    home = model_home(tmp_path_factory.mktemp("live-home"), micro_model)
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("live", ("listen",))[1].text
+    with run_server(home, "--model", "micro", env={"WHISPER_API_THREADS": "2"}) as server:
+        yield Live(server, key, tmp_path_factory.mktemp("live-audio"))

@@ -171,7 +171,7 @@ def test_cli_json_create_for_scripts() -> None:
         (["revoke", "nope"], {}, "error: no key with id 'nope'"),
         (["create", "--expires", "3x"], {}, "error: bad expiry '3x'"),
         (["create", "--scope", "root"], {}, "error: unknown scope 'root'"),
-        (["list"], {"WHISPER_API_DATABASE_URL": "not a url"}, "error: the key database URL is not a valid"),
+        (["list"], {"WHISPER_API_DATABASE_URL": "not a url"}, "error: the database URL is not a valid"),
     ],
 )
 def test_cli_errors_are_one_line(args: list[str], env: dict[str, str], message: str) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,32 +18,10 @@ from deepgram.core.events import EventType
 from deepgram.environment import DeepgramClientEnvironment
 
 from tests.support.audio_files import convert, noise, silence, speechlike, tone, write_wav
-from tests.support.server import RunningServer, run_server
-from whisper_api.keys import KeyStore
+from tests.support.server import Live
 
 CHUNK = 3200  # 100 ms of 16 kHz linear16
 PCM = "?encoding=linear16&sample_rate=16000"
-
-
-@dataclass(frozen=True)
-class Live:
-    server: RunningServer
-    key: str
-    audio: Path
-
-    @property
-    def ws(self) -> str:
-        return self.server.url.replace("http", "ws") + "/v1/listen"
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, micro_model: Path) -> Iterator[Live]:
-    home = tmp_path_factory.mktemp("live-home")
-    (home / "models").mkdir()
-    shutil.copyfile(micro_model, home / "models" / "ggml-micro.bin")
-    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("live", ("listen",))[1].text
-    with run_server(home, "--model", "micro", env={"WHISPER_API_THREADS": "2"}) as server:
-        yield Live(server, key, tmp_path_factory.mktemp("live-audio"))
 
 
 def int16(samples: np.ndarray) -> np.ndarray:

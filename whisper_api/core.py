@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
+from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import Settings, load_settings
@@ -73,7 +74,7 @@ class Transcriber:
         """Transcribe a file path, bytes, a binary stream or decoded audio."""
         options = options or TranscribeOptions()
         model_path = self.model_path(options.model)  # fail on a missing model before decoding
-        vad_path = self.models.resolve(options.vad_model or VAD_MODEL) if options.vad else None
+        vad_path = self.vad_path(options)
         if options.diarize and options.diarize.mode == "speaker":
             self.diarizer.encoder()  # a missing speaker model fails before a long transcription, not after
         audio = decode(source, mono=not options.keeps_channels)
@@ -91,7 +92,9 @@ class Transcriber:
                 progress=_channel_progress(progress, channel, channels),
                 cancel=cancel,
             )
-            results.append(self.engine.transcribe(job))
+            result = self.engine.transcribe(job)
+            results.append(dataclasses.replace(result, segments=remove_loops(result.segments))
+                           if options.filters_repetitions else result)
         transcript = Transcript(
             segments=tuple(
                 dataclasses.replace(segment, channel=channel)
@@ -106,6 +109,19 @@ class Transcriber:
             warnings=audio.warnings,
         )
         return self.label_speakers(transcript, audio, options.diarize, cancel) if options.diarize else transcript
+
+    def vad_path(self, options: TranscribeOptions) -> Path | None:
+        """The VAD model that gates decoding: required with ``vad=True``, else the installed one while the
+        guard is on (none installed: decode everything, as without a guard)."""
+        if options.vad:
+            return self.models.resolve(options.vad_model or VAD_MODEL)
+        if options.vad is False or not options.guard:
+            return None
+        if options.vad_model:
+            return self.models.resolve(options.vad_model)  # named, so a missing one is an error
+        from whisper_api.streaming.vad import vad_model_path  # imported here: it loads the whisper.cpp binding
+
+        return vad_model_path(self.models)
 
     def diarize(self, source: AudioSource, options: DiarizeOptions | None = None,
                 cancel: threading.Event | None = None) -> Diarization:

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from whisper_api.diarize.options import DiarizeOptions
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """whisper.cpp's checks on each 30 s window it decodes (docs/hallucination-guard.md)."""
+
+    no_speech: float = 0.6
+    logprob: float = -1.0
+    entropy: float = 2.4
+
+
+THRESHOLDS_OFF = Thresholds(no_speech=1.0, logprob=-math.inf, entropy=0.0)
+"""Values whisper.cpp's comparisons never meet: a probability is never above 1 (``>``), an average
+log-probability never below -inf and an entropy never below 0 (``<``)."""
+DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)
@@ -27,8 +43,9 @@ class TranscribeOptions:
     temperature: float = 0.0
     temperature_fallback: bool = True
     """Re-decode a window at higher temperatures when the output looks degenerate."""
-    vad: bool = False
-    """Skip non-speech with a Silero VAD model before decoding."""
+    vad: bool | None = None
+    """Decode only what a Silero VAD model finds to be speech. None: when ``silero-vad`` is installed
+    (or ``vad_model`` is given) and the guard is on; True requires the model; False never."""
     vad_model: str | None = None
     """A VAD model name or path; default: the installed ``silero-vad``."""
     word_timestamps: bool = True
@@ -41,6 +58,19 @@ class TranscribeOptions:
     """Encoder frames to use (50 per second of audio); 0 uses all 1500 (30 s). Fewer is faster on short audio."""
     max_tokens: int = 0
     """At most this many tokens per segment; 0 means no limit."""
+    guard: bool = True
+    """The hallucination guard (docs/hallucination-guard.md); False turns off the automatic VAD, the
+    thresholds and the repetition filter (an explicit ``vad=True`` still applies)."""
+    no_speech_threshold: float = DEFAULT_THRESHOLDS.no_speech
+    """A window whose no-speech probability is above this and whose average log-probability is below
+    ``logprob_threshold`` is dropped as silence; 1 never drops one."""
+    logprob_threshold: float = DEFAULT_THRESHOLDS.logprob
+    """A window below this average token log-probability is re-decoded hotter (``temperature_fallback``)
+    or, as above, dropped; ``-math.inf`` never."""
+    entropy_threshold: float = DEFAULT_THRESHOLDS.entropy
+    """A long window whose tokens' entropy is below this is a loop and is re-decoded hotter; 0 never."""
+    repetition_filter: bool = True
+    """Drop a segment that repeats the one before, and collapse a phrase repeated over and over."""
     diarize: DiarizeOptions | None = None
     """Label every word with its speaker (see docs/diarization.md); None skips diarization."""
 
@@ -48,6 +78,17 @@ class TranscribeOptions:
     def keeps_channels(self) -> bool:
         """Whether the audio must be decoded channel by channel rather than as a mono mix."""
         return self.multichannel or (self.diarize is not None and self.diarize.mode == "channel")
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The thresholds the engine passes to whisper.cpp: all off with the guard off."""
+        if not self.guard:
+            return THRESHOLDS_OFF
+        return Thresholds(self.no_speech_threshold, self.logprob_threshold, self.entropy_threshold)
+
+    @property
+    def filters_repetitions(self) -> bool:
+        return self.guard and self.repetition_filter
 
     @property
     def auto_language(self) -> bool:

@@ -46,6 +46,13 @@ def _parse_non_negative_int(text: str) -> int:
     return value
 
 
+def _parse_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
 def _parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -104,6 +111,17 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: 3600),
     SettingSpec("allowed_hosts", "Server: host names or CIDR ranges that url sources may reach although "
                 "private (comma-separated).", str, lambda _: ""),
+    SettingSpec("max_jobs", "Server: callback jobs that may be pending at once before 429.", _parse_positive_int,
+                lambda _: 1000),
+    SettingSpec("callback_attempts", "Server: deliveries tried per callback before the job fails.",
+                _parse_positive_int, lambda _: 10),
+    SettingSpec("callback_retry_seconds", "Server: wait before a callback's second attempt; it doubles per attempt, "
+                "up to 10 minutes.", _parse_positive_float, lambda _: 5.0),
+    SettingSpec("job_retention_hours", "Server: hours a finished callback job (and its result) stays queryable.",
+                _parse_positive_float, lambda _: 24.0),
+    SettingSpec("rate_limit_storage", "Server: where per-key request counts live: memory:// (one server) or a "
+                "shared store such as redis://host:6379 (needs the redis package).", str, lambda _: "memory://"),
+    SettingSpec("metrics", "Server: serve Prometheus metrics at /metrics.", _parse_bool, lambda _: True),
     SettingSpec("no_auth", "Server: accept requests without an API key (local development only).", _parse_bool,
                 lambda _: False),
     SettingSpec("auto_download", "Fetch a missing catalogue model on first use (CLI).", _parse_bool,
@@ -132,6 +150,12 @@ class Settings:
     max_audio_minutes: int
     request_timeout: int
     allowed_hosts: str
+    max_jobs: int
+    callback_attempts: int
+    callback_retry_seconds: float
+    job_retention_hours: float
+    rate_limit_storage: str
+    metrics: bool
     no_auth: bool
     auto_download: bool
     live_full_context: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +24,26 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+@dataclass(frozen=True)
+class Live:
+    """A running server with a listen key, and a folder for a test's audio."""
+
+    server: RunningServer
+    key: str
+    audio: Path
+
+    @property
+    def ws(self) -> str:
+        return self.server.url.replace("http", "ws") + "/v1/listen"
+
+
+def model_home(home: Path, model: Path) -> Path:
+    """A fresh WHISPER_API_HOME with ``model`` installed under its own name."""
+    (home / "models").mkdir(parents=True)
+    shutil.copyfile(model, home / "models" / model.name)
+    return home
 
 
 def free_port() -> int:

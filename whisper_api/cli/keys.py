@@ -7,7 +7,7 @@ everything else goes to stderr or into tables that never hold a secret.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -18,7 +18,7 @@ from whisper_api.errors import WhisperApiError
 from whisper_api.settings import load_settings
 
 if TYPE_CHECKING:
-    from whisper_api.keys import ApiKey, KeyStore
+    from whisper_api.keys import ApiKey, DayUsage, KeyLimits, KeyStore
 
 app = typer.Typer(help="Create, list, show and revoke API keys for the server.", no_args_is_help=True)
 
@@ -40,7 +40,13 @@ def _as_json(key: ApiKey, now: datetime) -> dict[str, Any]:
             "created": key.created_at.isoformat(), "expires": key.expires_at and key.expires_at.isoformat(),
             "revoked": key.revoked_at and key.revoked_at.isoformat(),
             "last_used": key.last_used_at and key.last_used_at.isoformat(),
-            "requests": key.requests, "audio_seconds": round(key.audio_seconds, 3)}
+            "requests": key.requests, "audio_seconds": round(key.audio_seconds, 3), **_limits_json(key.limits)}
+
+
+def _limits_json(limits: KeyLimits) -> dict[str, Any]:
+    return {"requests_per_minute": limits.requests_per_minute, "concurrent_streams": limits.concurrent_streams,
+            "audio_minutes_quota": limits.audio_minutes,
+            "quota_period": limits.quota_period if limits.audio_minutes is not None else None}
 
 
 @app.command("create")
@@ -103,3 +109,66 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None
     """Revoke a key: the server refuses it from the next request on."""
     key = _store().revoke(key_id)
     stderr.print(f"revoked key {key.id} at {_when(key.revoked_at)}", markup=False)
+
+
+@app.command("limit")
+def limit(
+    key_id: Annotated[str, typer.Argument(help="The key's id.")],
+    rpm: Annotated[int | None, typer.Option("--rpm", min=0, help="Requests per minute.")] = None,
+    streams: Annotated[int | None, typer.Option("--streams", min=0, help="Live streams at once.")] = None,
+    quota_minutes: Annotated[float | None, typer.Option("--quota-minutes", min=0,
+                                                        help="Audio minutes per quota period.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="Quota period: day or month (default).")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove every limit from the key.")] = False,
+) -> None:
+    """Set a key's limits; options not given keep their value. Running servers apply them at once."""
+    from whisper_api.keys import KeyLimits
+
+    store = _store()
+    old = KeyLimits() if clear else store.get(key_id).limits
+    new = KeyLimits(old.requests_per_minute if rpm is None else rpm,
+                    old.concurrent_streams if streams is None else streams,
+                    old.audio_minutes if quota_minutes is None else quota_minutes, period or old.quota_period)
+    key = store.set_limits(key_id, new)
+    shown = {name: value for name, value in _limits_json(key.limits).items() if value is not None}
+    stderr.print(f"key {key.id}: " + (", ".join(f"{name} {value}" for name, value in shown.items()) or "no limits"),
+                 markup=False)
+
+
+@app.command("usage")
+def usage(
+    key_id: Annotated[str | None, typer.Argument(help="A key's id; default: every key.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC); default: 30 days ago.")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Requests and audio minutes per key and per day (UTC)."""
+    from whisper_api.keys import utc_now
+
+    first = _day(since) if since else (utc_now() - timedelta(days=30)).date()
+    days = _store().usage(key_id, first)
+    if as_json:
+        for day in days:
+            typer.echo(json.dumps({"key": day.key_id, "day": day.day.isoformat(), "requests": day.requests,
+                                   "audio_seconds": round(day.audio_seconds, 3)}))
+        return
+    stdout.print(_usage_table(days, first))
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise WhisperApiError(f"bad date '{text}'; use YYYY-MM-DD") from None
+
+
+def _usage_table(days: list[DayUsage], first: date) -> Table:
+    table = Table(title=f"usage since {first.isoformat()} (UTC)", title_justify="left", show_footer=bool(days))
+    table.add_column("day", footer="total")
+    table.add_column("key", no_wrap=True)
+    table.add_column("requests", justify="right", footer=str(sum(day.requests for day in days)))
+    total_minutes = sum(day.audio_seconds for day in days) / 60
+    table.add_column("audio minutes", justify="right", footer=f"{total_minutes:.2f}")
+    for day in days:
+        table.add_row(day.day.isoformat(), day.key_id, str(day.requests), f"{day.audio_seconds / 60:.2f}")
+    return table

@@ -27,7 +27,7 @@ from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
 from whisper_api.models.store import looks_like_path
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLDS, TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 
@@ -55,8 +55,22 @@ def transcribe(
     no_fallback: Annotated[
         bool, typer.Option("--no-fallback", help="Never re-decode at a higher temperature.")
     ] = False,
-    vad: Annotated[bool, typer.Option("--vad", help="Skip non-speech with the Silero VAD model.")] = False,
+    vad: Annotated[bool | None, typer.Option(
+        "--vad/--no-vad", help="Decode only speech (Silero VAD); default: when silero-vad is installed.")] = None,
     vad_model: Annotated[str | None, typer.Option("--vad-model", help="VAD model name or path.")] = None,
+    no_guard: Annotated[bool, typer.Option(
+        "--no-guard", help="Turn off the hallucination guard: automatic VAD, thresholds, repetition filter.")] = False,
+    no_repetition_filter: Annotated[bool, typer.Option(
+        "--no-repetition-filter", help="Keep repeated segments and phrases.")] = False,
+    no_speech_threshold: Annotated[float, typer.Option(
+        "--no-speech-threshold", min=0, max=1, help="Drop windows more likely silence than this; 1: never.")
+    ] = DEFAULT_THRESHOLDS.no_speech,
+    logprob_threshold: Annotated[float, typer.Option(
+        "--logprob-threshold", max=0, help="Re-decode or drop windows below this log-probability; -inf: never.")
+    ] = DEFAULT_THRESHOLDS.logprob,
+    entropy_threshold: Annotated[float, typer.Option(
+        "--entropy-threshold", min=0, help="Re-decode looping windows below this entropy; 0: never.")
+    ] = DEFAULT_THRESHOLDS.entropy,
     multichannel: Annotated[
         bool, typer.Option("--multichannel", help="Transcribe each audio channel separately.")
     ] = False,
@@ -87,7 +101,8 @@ def transcribe(
     options = TranscribeOptions(
         model=model, language=language, translate=translate, threads=threads, initial_prompt=prompt,
         beam_size=beam_size, temperature_fallback=not no_fallback, vad=vad, vad_model=vad_model,
-        multichannel=multichannel,
+        guard=not no_guard, repetition_filter=not no_repetition_filter, no_speech_threshold=no_speech_threshold,
+        logprob_threshold=logprob_threshold, entropy_threshold=entropy_threshold, multichannel=multichannel,
         diarize=speaker_options.diarize_options(diarize_mode, speakers, min_speakers, max_speakers,
                                                 speaker_threshold) if diarize else None,
     )

@@ -162,6 +162,10 @@ def _full_params(job: EngineJob, language: str) -> Any:
     params.temperature = options.temperature
     params.temperature_inc = 0.2 if options.temperature_fallback else 0.0
     params.greedy = {"best_of": options.best_of}
+    thresholds = options.thresholds
+    params.no_speech_thold = thresholds.no_speech
+    params.logprob_thold = thresholds.logprob
+    params.entropy_thold = thresholds.entropy
     if beam:
         params.beam_search = {"beam_size": options.beam_size, "patience": -1.0}
     if options.initial_prompt:

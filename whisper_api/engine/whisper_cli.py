@@ -99,10 +99,11 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
 
     whisper-cli has no flags for ``timestamps`` and ``max_tokens``: they only make decoding cheaper,
     so this engine decodes in full instead."""
-    options = job.options
+    options, thresholds = job.options, job.options.thresholds
     command = [str(binary), "-m", str(job.model_path), "-f", str(wav), "-of", str(out_prefix), "-ojf",
                "-t", str(job.threads), "-l", language, "-bs", str(options.beam_size), "-bo", str(options.best_of),
-               "-tp", str(options.temperature)]
+               "-tp", str(options.temperature), "-nth", str(thresholds.no_speech), "-lpt", str(thresholds.logprob),
+               "-et", str(thresholds.entropy)]
     if not options.temperature_fallback:
         command.append("-nf")
     if options.translate:

@@ -1,8 +1,9 @@
 """Admission control: a fixed number of workers, a bounded queue, and priorities.
 
 Waiters are served by priority, then in arrival order: a live stream's final result first, then
-its interim results, then batch jobs, so a queue of uploads never holds up live audio for more
-than the job already running. Only batch jobs count against the queue limit; a batch request
+its interim results, then batch requests, then callback jobs (nobody is waiting on the line for
+those), so a queue of uploads never holds up live audio for more than the job already running.
+Only batch requests count against the queue limit; a batch request
 beyond it gets 429 with a Retry-After from the backlog (jobs ahead divided by the workers,
 times the recent mean job time), so clients back off by about the right amount.
 """
@@ -14,14 +15,14 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 Worker = TypeVar("Worker")
 INITIAL_JOB_SECONDS = 10.0
 SMOOTHING = 0.2
-LIVE_FINAL, LIVE_INTERIM, BATCH = 0, 1, 2
+LIVE_FINAL, LIVE_INTERIM, BATCH, CALLBACK_JOB = 0, 1, 2, 3
 
 
 class Overloaded(Exception):
@@ -33,8 +34,11 @@ class Overloaded(Exception):
 class Admission(Generic[Worker]):
     """Hands out workers (e.g. transcribers, each with its own loaded model) one job at a time."""
 
-    def __init__(self, workers: list[Worker], queue_size: int) -> None:
+    def __init__(self, workers: list[Worker], queue_size: int,
+                 on_wait: Callable[[int, float], None] | None = None) -> None:
         self._idle = list(workers)
+        self._on_wait = on_wait
+        """Told each job's priority and how long it waited for its worker."""
         self._waiters: list[tuple[int, int, asyncio.Future[Worker]]] = []
         self._arrivals = itertools.count()
         self.workers = len(workers)
@@ -52,15 +56,18 @@ class Admission(Generic[Worker]):
     async def worker(self, priority: int = BATCH) -> AsyncIterator[Worker]:
         if priority == BATCH and not self._idle and self.waiting_batch >= self.queue_size:
             raise Overloaded(self.retry_after())
+        arrived = time.monotonic()
         worker = await self._acquire(priority)
         self.running += 1
         started = time.monotonic()
+        if self._on_wait is not None:
+            self._on_wait(priority, started - arrived)
         try:
             yield worker
         finally:
             self.running -= 1
             self._release(worker)
-            if priority == BATCH:
+            if priority >= BATCH:
                 elapsed = time.monotonic() - started
                 self.mean_job_seconds += SMOOTHING * (elapsed - self.mean_job_seconds)
 

@@ -18,14 +18,24 @@ from litestar.types import ASGIApp
 from whisper_api import __version__
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.errors import ApiError, from_core
-from whisper_api.server.listen import ClientGone, listen
+from whisper_api.server.job_status import get_job
+from whisper_api.server.listen import listen
 from whisper_api.server.live import live_listen
-from whisper_api.server.management import get_model, grant, healthz, list_models, readyz
+from whisper_api.server.management import get_model, grant, healthz, list_models, metrics, readyz
 from whisper_api.server.openai_api import transcriptions, translations
 from whisper_api.server.page import asset, page
-from whisper_api.server.projects import create_key, delete_key, get_key, get_project, list_keys, list_projects
+from whisper_api.server.projects import (
+    create_key,
+    delete_key,
+    get_key,
+    get_project,
+    get_usage,
+    list_keys,
+    list_projects,
+)
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import ServerState
+from whisper_api.server.transcribe import ClientGone
 from whisper_api.settings import Settings
 
 access_log = logging.getLogger("whisper_api.server.access")
@@ -34,6 +44,7 @@ logger = logging.getLogger("whisper_api.server")
 
 def _render(request: Request[Any, Any, Any], error: ApiError) -> Response[dict[str, str]]:
     rid = request_id(request)
+    request.app.state.server.metrics.errors.labels(error.err_code).inc()
     return Response({"err_code": error.err_code, "err_msg": error.err_msg, "request_id": rid},
                     status_code=error.status, headers={"dg-request-id": rid, **error.headers})
 
@@ -62,7 +73,8 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dic
 
 
 def access_logger(app: ASGIApp) -> ASGIApp:
-    """One log line per request: request id, method, path (no query), status, time, caller-free."""
+    """One log line per request (request id, method, path without query, status, time; no caller),
+    and the request metrics, labelled by route template."""
 
     async def middleware(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,9 +91,12 @@ def access_logger(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            rid = scope.get("state", {}).get("request_id", "-")
-            access_log.info("%s %s %s %d %.3fs", rid, scope["method"], scope["path"], status,
-                            time.monotonic() - started)
+            rid, elapsed = scope.get("state", {}).get("request_id", "-"), time.monotonic() - started
+            access_log.info("%s %s %s %d %.3fs", rid, scope["method"], scope["path"], status, elapsed)
+            metrics = scope["app"].state.server.metrics
+            route = scope.get("path_template", "unmatched")
+            metrics.requests.labels(route, scope["method"], str(status)).inc()
+            metrics.request_seconds.labels(route).observe(elapsed)
 
     return middleware
 
@@ -92,14 +107,16 @@ def create_app(settings: Settings) -> Litestar:
     async def start_loading(app: Litestar) -> None:
         # Kept on the app: the event loop holds only weak references to tasks.
         app.state.loader = asyncio.create_task(server_state.load_models())
+        await server_state.job_runner.resume()
 
     async def shut_down(app: Litestar) -> None:
+        await server_state.job_runner.stop()
         await asyncio.to_thread(server_state.close)
 
     return Litestar(
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
                         get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
-                        translations],
+                        translations, get_job, get_usage, metrics],
         dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},

@@ -14,14 +14,14 @@ import os
 import secrets
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import jwt
 
 from whisper_api.errors import KeyNotFoundError, KeyStoreError
-from whisper_api.keys import KeyStore, utc_now
+from whisper_api.keys import KeyLimits, KeyStore, utc_now
 from whisper_api.keys.tokens import PREFIX as KEY_PREFIX
 from whisper_api.server.errors import ApiError, bad_request, forbidden, invalid_auth
 
@@ -35,6 +35,7 @@ class Caller:
     """None when authentication is off."""
     scopes: tuple[str, ...]
     temporary: bool = False
+    limits: KeyLimits = field(default_factory=KeyLimits)
 
 
 ANONYMOUS = Caller(None, ("listen", "admin"))
@@ -81,7 +82,7 @@ class Authenticator:
                 raise forbidden()
             if not verification.ok or verification.key is None:
                 raise invalid_auth()
-            return Caller(verification.key.id, verification.key.scopes)
+            return Caller(verification.key.id, verification.key.scopes, limits=verification.key.limits)
         if scheme == "bearer" and allow_temporary:
             return await self._temporary(credential.strip(), scope)
         raise invalid_auth()
@@ -100,7 +101,7 @@ class Authenticator:
             raise invalid_auth() from None
         if key.status(utc_now()) != "active":
             raise invalid_auth()
-        return Caller(key.id, ("listen",), temporary=True)
+        return Caller(key.id, ("listen",), temporary=True, limits=key.limits)
 
     def grant(self, caller: Caller, ttl_seconds: object) -> dict[str, object]:
         """A token for listening only, valid ``ttl_seconds`` (1..3600, default 30)."""

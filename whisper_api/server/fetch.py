@@ -72,20 +72,20 @@ def is_public(address: IPAddress) -> bool:
     return address.is_global and not address.is_multicast
 
 
-async def _checked_address(url: httpx.URL, allowed: AllowList) -> IPAddress:
+async def _checked_address(url: httpx.URL, allowed: AllowList, what: str = "url") -> IPAddress:
     if url.scheme not in ("http", "https") or not url.host:
-        raise bad_request("Bad Request: url must be an http or https URL.")
+        raise bad_request(f"Bad Request: {what} must be an http or https URL.")
     port = url.port or (443 if url.scheme == "https" else 80)
     if not 1 <= port <= 65535:
-        raise bad_request("Bad Request: the url's port is out of range.")
+        raise bad_request(f"Bad Request: the {what}'s port is out of range.")
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise bad_request(f"Bad Request: could not resolve the url's host {url.host}.") from None
+        raise bad_request(f"Bad Request: could not resolve the {what}'s host {url.host}.") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
         if not (is_public(address) or allowed.allows(url.host, address)):
-            raise bad_request(f"Bad Request: the url's host {url.host} resolves to {address}, a private or local "
+            raise bad_request(f"Bad Request: the {what}'s host {url.host} resolves to {address}, a private or local "
                               "address; the server only fetches public addresses unless WHISPER_API_ALLOWED_HOSTS "
                               "allows it.")
     return addresses[0]
@@ -105,14 +105,31 @@ async def fetch_url(url_text: str, dest: Path, max_bytes: int, timeout: float, a
             raise bad_request(f"Bad Request: could not fetch the url ({type(exc).__name__}).") from None
 
 
+async def pinned_request(client: httpx.AsyncClient, method: str, url: httpx.URL, allowed: AllowList,
+                         content: bytes | None = None, headers: dict[str, str] | None = None,
+                         what: str = "url") -> httpx.Request:
+    """A request to the checked address of ``url``'s host, with the host name kept for Host and TLS.
+
+    Credentials in the URL (``https://user:pass@host/``) become basic auth, as httpx does for any URL.
+    """
+    address = await _checked_address(url, allowed, what)
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return client.build_request(method, url.copy_with(host=str(address)), content=content,
+                                headers={**(headers or {}), "Host": url.netloc.decode("ascii")}, extensions=extensions)
+
+
+async def check_url(url_text: str, allowed: AllowList, what: str) -> None:
+    """Raises 400 unless ``url_text`` is an http(s) URL whose host resolves to allowed addresses only."""
+    try:
+        await _checked_address(httpx.URL(url_text), allowed, what)
+    except (httpx.InvalidURL, ValueError, TypeError, OverflowError):
+        raise bad_request(f"Bad Request: the {what} is not a valid URL.") from None
+
+
 async def _follow(client: httpx.AsyncClient, url: httpx.URL, dest: Path, max_bytes: int,
                   allowed: AllowList) -> Spooled:
     for _ in range(MAX_REDIRECTS + 1):
-        address = await _checked_address(url, allowed)
-        pinned = url.copy_with(host=str(address))
-        headers = {"Host": url.netloc.decode("ascii")}
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        request = client.build_request("GET", pinned, headers=headers, extensions=extensions)
+        request = await pinned_request(client, "GET", url, allowed)
         response = await client.send(request, stream=True)
         try:
             if response.is_redirect and "location" in response.headers:

@@ -1,25 +1,167 @@
-"""Running engine work on the transcription threads without losing control of it."""
+"""Deepgram's ``callback=`` mode: accept now, transcribe in the background, deliver the result.
+
+The audio is kept in ``$WHISPER_API_HOME/jobs/<request id>/`` and the job in the database
+before the client hears its request id. A job runs queued -> running -> delivering -> done
+(or failed), and every step is written down first, so a restarted server takes its unfinished
+jobs up again: it transcribes what was queued or running and goes on delivering what was
+transcribed, keeping the attempt count. A transcription error is delivered too, as Deepgram's
+error body, so the callback always hears how its job ended. ``GET /v1/listen/jobs/{id}``
+(job_status.py) answers polling clients.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
-from concurrent.futures import Executor
-from typing import TypeVar
+import json
+import logging
+import shutil
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-Result = TypeVar("Result")
+from whisper_api.errors import WhisperApiError
+from whisper_api.jobs.store import DELIVERING, DONE, FAILED, QUEUED, RUNNING, Job, JobStore
+from whisper_api.keys import utc_now
+from whisper_api.server.admission import CALLBACK_JOB
+from whisper_api.server.delivery import Delivery, attempt, retry_delay
+from whisper_api.server.errors import ApiError, from_core, too_many
+from whisper_api.server.fetch import AllowList, check_url
+from whisper_api.server.models import whisper_name
+from whisper_api.server.params import parse_listen
+from whisper_api.server.results import JSON_TYPE, listen_result
+from whisper_api.server.spool import Spooled
+from whisper_api.server.transcribe import transcribe_file
+
+if TYPE_CHECKING:
+    from whisper_api.server.state import ServerState
+
+logger = logging.getLogger("whisper_api.server")
+METHODS = ("POST", "PUT")
 
 
-async def run_stoppable(executor: Executor, job: Callable[[threading.Event], Result]) -> Result:
-    """Run ``job(stop)`` on ``executor``. Cancelling this coroutine sets ``stop`` (the engine
-    checks it between tokens) and returns only once the job has ended, so whoever holds the
-    worker keeps it until whisper.cpp has really let go."""
-    stop = threading.Event()
-    work = asyncio.get_running_loop().run_in_executor(executor, job, stop)
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        stop.set()
-        await asyncio.wait({work})
-        raise
+@dataclass(frozen=True)
+class Callback:
+    url: str
+    method: str
+
+
+async def callback_of(query: Mapping[str, Sequence[str]], allowed: AllowList) -> Callback | None:
+    """The request's ``callback`` and ``callback_method``, checked like a ``url`` source; None without one."""
+    url = (query.get("callback") or [""])[-1]
+    if not url:
+        return None
+    method = (query.get("callback_method") or ["POST"])[-1].upper()
+    if method not in METHODS:
+        raise ApiError(400, "INVALID_QUERY_PARAMETER", "Bad Request: callback_method must be POST or PUT.")
+    await check_url(url, allowed, "callback")
+    return Callback(url, method)
+
+
+class JobRunner:
+    def __init__(self, server: ServerState) -> None:
+        self.server = server
+        self.store = JobStore(server.database)
+        self.root = server.settings.home / "jobs"
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    @asynccontextmanager
+    async def job_dir(self, request_id: str) -> AsyncIterator[Path]:
+        """A private folder for a new job's audio, removed again if the job is not submitted."""
+        if self.pending >= self.server.settings.max_jobs:
+            raise too_many(self.server.admission.retry_after())
+        folder = self.root / request_id
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder.mkdir(mode=0o700)
+        try:
+            yield folder
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    async def submit(self, request_id: str, key_id: str | None, query: Mapping[str, Sequence[str]],
+                     audio: Spooled, callback: Callback) -> None:
+        job = await asyncio.to_thread(self.store.add, request_id, key_id, json.dumps(dict(query)), str(audio.path),
+                                      audio.sha256, callback.url, callback.method)
+        self._start(job)
+
+    async def resume(self) -> None:
+        """Take up this server's unfinished jobs and forget finished ones past their retention."""
+        retention = timedelta(hours=self.server.settings.job_retention_hours)
+        pruned = await asyncio.to_thread(self.store.prune, utc_now() - retention)
+        jobs = await asyncio.to_thread(self.store.unfinished, str(self.root))
+        for job in jobs:
+            self._start(job)
+        if jobs or pruned:
+            logger.info("callback jobs: %d resumed, %d finished ones pruned", len(jobs), pruned)
+
+    async def stop(self) -> None:
+        """Stop every job where it stands; its state is in the database for the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, job: Job) -> None:
+        task = asyncio.create_task(self._run(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job) -> None:
+        try:
+            if job.status in (QUEUED, RUNNING):
+                job = await self._transcribe(job)
+            await self._deliver(job)
+        except WhisperApiError as exc:  # the database failed: the job stays as it was for the next start
+            logger.error("callback job %s stopped: %s", job.id, exc)
+
+    async def _transcribe(self, job: Job) -> Job:
+        await asyncio.to_thread(self.store.update, job.id, status=RUNNING)
+        audio = Path(job.audio_path)
+        try:
+            if not audio.exists():
+                raise ApiError(500, "INTERNAL_SERVER_ERROR", "The job's audio was lost before it was transcribed.")
+            params = parse_listen(json.loads(job.query))
+            model_name = whisper_name(params.model, self.server.settings.model, self.server.models)
+            transcript = await transcribe_file(self.server, audio, params, model_name, CALLBACK_JOB)
+            await self.server.record_usage(job.key_id, transcript.duration, job.id)
+            result = await listen_result(self.server, transcript, params, model_name, job.id, job.sha256)
+            outcome: dict[str, Any] = {"result": result.body.decode(), "result_type": result.media_type}
+        except (ApiError, WhisperApiError) as exc:
+            error = exc if isinstance(exc, ApiError) else from_core(exc)
+            body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
+            outcome = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}
+        job = await asyncio.to_thread(self.store.update, job.id, status=DELIVERING, **outcome)
+        shutil.rmtree(audio.parent, ignore_errors=True)  # only once the result is safely stored
+        return job
+
+    async def _deliver(self, job: Job) -> None:
+        settings = self.server.settings
+        headers = {"content-type": job.result_type or JSON_TYPE, "dg-request-id": job.id}
+        if job.key_id is not None:
+            headers["dg-token"] = job.key_id  # Deepgram's header: the key's id, never its secret
+        delivery = Delivery(job.callback, job.callback_method, (job.result or "").encode(), headers)
+        failed = job.attempts
+        while failed < settings.callback_attempts:
+            if job.next_attempt_at is not None:
+                await asyncio.sleep(max(0.0, (job.next_attempt_at - utc_now()).total_seconds()))
+            why = await attempt(delivery, self.server.allowed_hosts)
+            self.server.metrics.callbacks.labels("refused" if why else "delivered").inc()
+            if why is None:
+                status = FAILED if job.error else DONE
+                await asyncio.to_thread(self.store.update, job.id, status=status, attempts=failed + 1,
+                                        next_attempt_at=None, delivery_error=None)
+                return
+            failed += 1
+            retry_at = utc_now() + timedelta(seconds=retry_delay(settings.callback_retry_seconds, failed))
+            logger.warning("callback for job %s failed (attempt %d of %d): %s", job.id, failed,
+                           settings.callback_attempts, why)
+            job = await asyncio.to_thread(self.store.update, job.id, attempts=failed, next_attempt_at=retry_at,
+                                          delivery_error=why)
+        await asyncio.to_thread(self.store.update, job.id, status=FAILED, next_attempt_at=None,
+                                error=f"the callback failed {failed} times; last: {job.delivery_error}")

@@ -30,13 +30,14 @@ from whisper_api.keys import utc_now
 from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
 from whisper_api.server.auth import Caller, websocket_credentials
 from whisper_api.server.errors import ApiError, from_core
-from whisper_api.server.jobs import run_stoppable
+from whisper_api.server.metrics import StreamTimer
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import StreamRequest, parse_stream
 from whisper_api.server.state import Server, ServerState
+from whisper_api.server.stoppable import run_stoppable
 from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder, open_decoder
-from whisper_api.streaming.events import StreamEvent
+from whisper_api.streaming.events import StreamEvent, StreamResult
 from whisper_api.streaming.live import LiveStream, transcribe_job
 from whisper_api.streaming.vad import vad_model_path
 from whisper_api.transcript import Word
@@ -63,16 +64,33 @@ async def live_listen(socket: WebSocket[Any, Any, Any], server: Server) -> None:
         error = exc if isinstance(exc, ApiError) else from_core(exc)
         await _deny(socket, request_id, error)
         access_log.info("%s WS /v1/listen %d %.3fs", request_id, error.status, time.monotonic() - started)
+        server.metrics.requests.labels("/v1/listen", "WS", str(error.status)).inc()
+        server.metrics.errors.labels(error.err_code).inc()
         return
-    code = await connection.serve()
+    server.metrics.requests.labels("/v1/listen", "WS", "101").inc()
+    server.metrics.active_streams.inc()
+    try:
+        code = await connection.serve()
+    finally:
+        server.metrics.active_streams.dec()
     access_log.info("%s WS /v1/listen close %s %.3fs", request_id, code, time.monotonic() - started)
 
 
 async def _handshake(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str) -> LiveConnection:
     authorization, subprotocol = websocket_credentials(socket.headers.get("authorization"),
                                                        list(socket.scope.get("subprotocols") or []))
-    caller = await server.auth.caller(authorization, "listen")
+    caller = await server.listener(authorization)
     request = parse_stream(socket.query_params.dict())
+    server.limiter.open_stream(caller)
+    try:
+        return await _open(socket, server, request_id, request, caller, subprotocol)
+    except BaseException:
+        server.limiter.close_stream(caller)
+        raise
+
+
+async def _open(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str, request: StreamRequest,
+                caller: Caller, subprotocol: str | None) -> LiveConnection:
     model_name = whisper_name(request.listen.model, server.settings.model, server.models)
     await server.loaded.wait()
     if server.load_error is not None:
@@ -115,6 +133,7 @@ class LiveConnection:
         self.stream = LiveStream(decoder, request.options, vad_model_path(server.models), self._decode, self._emit)
         self.last_heard = time.monotonic()
         self.send_lock = asyncio.Lock()
+        self.timer = StreamTimer(server.metrics)
 
     async def serve(self) -> int:
         """Run the stream to its end; returns the close code."""
@@ -132,7 +151,10 @@ class LiveConnection:
                 task.cancel()
             await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
             await asyncio.to_thread(self.stream.close)
-            await self._record_usage(self.stream.duration)
+            self.server.limiter.close_stream(self.caller)
+            if self.stream.duration:
+                self.server.metrics.transcribed("stream", self.stream.duration)
+                await self.server.record_usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
 
     async def _end(self, ending: str, runner: asyncio.Task[str]) -> int:
         if ending in ("close", "idle"):
@@ -183,6 +205,7 @@ class LiveConnection:
                     await self.stream.feed(data)
                 except AudioDecodeError:
                     return "bad_audio"
+                self.timer.audio(self.stream.duration)
             elif isinstance(text, str):
                 ending = await self._control(text)
                 if ending:
@@ -229,22 +252,18 @@ class LiveConnection:
     async def _decode(self, job: DecodeJob) -> tuple[Word, ...]:
         async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
             reduce_finals = not self.server.settings.live_full_context
-            return await run_stoppable(self.server.jobs, lambda stop: transcribe_job(
+            return await run_stoppable(self.server.engine_threads, lambda stop: transcribe_job(
                 transcriber, job, self.decode_options, stop, reduce_finals, self.speakers))
 
     async def _emit(self, event: StreamEvent) -> None:
         await self._send(event_message(event, self.request.listen.response, self.meta))
+        if isinstance(event, StreamResult) and not event.is_final:
+            self.timer.interim()
+        elif isinstance(event, StreamResult) and event.words:
+            self.timer.final(event.words[-1].end)
 
     async def _send(self, message: dict[str, Any]) -> None:
         # A client that left is no error here: the receiver sees the disconnect and ends the stream.
         async with self.send_lock:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self.socket.send_text(json.dumps(message))
-
-    async def _record_usage(self, seconds: float) -> None:
-        if self.caller.key_id is None or self.server.store is None or seconds == 0:
-            return
-        try:
-            await asyncio.to_thread(self.server.store.record_usage, self.caller.key_id, seconds)
-        except WhisperApiError as exc:
-            logger.error("could not record usage for stream %s: %s", self.meta.request_id, exc)

@@ -7,11 +7,15 @@ import json
 from typing import Any
 
 from litestar import Request, Response, get, post
+from prometheus_client import generate_latest
 
 from whisper_api.models.identity import ModelRecord
 from whisper_api.server.errors import ApiError
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import Server
+
+# The classic text format every Prometheus version reads (Litestar adds the charset).
+METRICS_TYPE = "text/plain; version=0.0.4"
 
 
 @post("/v1/auth/grant", status_code=200)
@@ -86,3 +90,11 @@ async def readyz(server: Server) -> Response[dict[str, Any]]:
     if problems:
         body["problems"] = problems
     return Response(body, status_code=200 if not problems else 503)
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(server: Server) -> Response[bytes]:
+    """Prometheus metrics (docs/metrics.md); 404 when the metrics setting is off."""
+    if not server.settings.metrics:
+        raise ApiError(404, "NOT_FOUND", "Metrics are off on this server (WHISPER_API_METRICS=false).")
+    return Response(generate_latest(server.metrics.registry), media_type=METRICS_TYPE)

@@ -8,6 +8,7 @@ name) means the server's default model.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,15 +26,17 @@ from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.errors import ApiError, from_core
-from whisper_api.server.listen import transcribe_spooled
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import ListenRequest
+from whisper_api.server.requests import request_id
 from whisper_api.server.state import Server
+from whisper_api.server.transcribe import transcribe_spooled
 from whisper_api.transcript import Transcript
 
 MAX_UPLOAD_BYTES = 100 * 2**20
 """Multipart bodies are parsed in memory, so they get their own cap (OpenAI's own is 25 MB)."""
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+logger = logging.getLogger("whisper_api.server")
 TEXT_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
@@ -42,10 +45,13 @@ def _error(status: int, message: str, kind: str, code: str | None = None, param:
     return Response({"error": {"message": message, "type": kind, "param": param, "code": code}}, status_code=status)
 
 
-def _api_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Any failure, in OpenAI's error shape (the Deepgram routes keep theirs)."""
     if isinstance(exc, WhisperApiError):
         exc = from_core(exc)
+    code = exc.err_code if isinstance(exc, ApiError) else f"HTTP_{exc.status_code}" if isinstance(
+        exc, HTTPException) else "INTERNAL_SERVER_ERROR"
+    request.app.state.server.metrics.errors.labels(code).inc()
     if isinstance(exc, ApiError):
         kind = "invalid_request_error" if exc.status < 500 else "server_error"
         codes = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
@@ -54,6 +60,7 @@ def _api_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         return response
     if isinstance(exc, HTTPException):
         return _error(exc.status_code, str(exc.detail), "invalid_request_error")
+    logger.exception("unexpected error in %s %s", request.method, request.url.path)
     return _error(500, "Unexpected server error.", "server_error")
 
 
@@ -120,7 +127,7 @@ def _render(transcript: Transcript, response_format: str, task: str, granulariti
 
 
 async def _handle(request: Request[Any, Any, Any], server: Server, form: dict[str, Any], task: str) -> Response[Any]:
-    await server.auth.caller(request.headers.get("authorization"), "listen")
+    caller = await server.listener(request.headers.get("authorization"))
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise _invalid("file", "a file is required (multipart field 'file')")
@@ -136,6 +143,7 @@ async def _handle(request: Request[Any, Any, Any], server: Server, form: dict[st
         if source.stat().st_size == 0:
             raise _invalid("file", "the file is empty")
         transcript = await transcribe_spooled(request, server, source, params, model_name)
+    await server.record_usage(caller.key_id, transcript.duration, request_id(request))
     return _render(transcript, response_format, task, granularities)
 
 

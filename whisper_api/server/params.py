@@ -4,20 +4,22 @@ Booleans are ``true``/``false`` (also ``1``/``0``, any case); repeated keys make
 parameters are ignored, because older SDKs and raw clients send ``tier``, ``alternatives`` and
 more. Options that need models this server does not have (summarize, topics, intents,
 sentiment, redact) are accepted and ignored. ``diarize`` (or ``diarize_model``) turns on
-diarization; ``num_speakers``, ``min_speakers``, ``max_speakers`` and ``diarize_mode`` are ours.
+diarization; ``num_speakers``, ``min_speakers``, ``max_speakers`` and ``diarize_mode`` are ours,
+and so are the hallucination guard's ``vad_filter``, ``hallucination_guard``, ``repetition_filter``
+and the three ``*_threshold`` values.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from whisper_api.audio import RawFormat
 from whisper_api.diarize.options import MODES, DiarizeOptions, SpeakerCount
 from whisper_api.errors import InvalidOptionError
 from whisper_api.formats.deepgram import DeepgramOptions
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLDS, TranscribeOptions
 from whisper_api.server.errors import ApiError
 from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
 from whisper_api.streaming.events import StreamOptions
@@ -51,15 +53,22 @@ def _bool(query: Query, name: str) -> bool:
     raise _invalid(name, "true or false")
 
 
-def _number(query: Query, name: str, default: float, kind: type[int] | type[float]) -> float:
+def _value(query: Query, name: str, kind: type[int] | type[float] = float) -> float | None:
+    """The parameter as a number (NaN when it is not one), or None when it is absent."""
     value = _last(query, name)
     if value is None:
-        return default
+        return None
     try:
-        number = kind(value)
+        return kind(value)
     except ValueError:
-        raise _invalid(name, "a positive number") from None
-    if not math.isfinite(number) or number <= 0:
+        return math.nan
+
+
+def _number(query: Query, name: str, default: float, kind: type[int] | type[float]) -> float:
+    number = _value(query, name, kind)
+    if number is None:
+        return default
+    if not 0 < number < math.inf:  # NaN fails too
         raise _invalid(name, "a positive number")
     return number
 
@@ -110,7 +119,33 @@ def parse_listen(query: Query) -> ListenRequest:
         extra=dict(_pairs(query.get("extra", []), "extra")),
     )
     _bool(query, "numerals")  # whisper already writes numerals; still reject a malformed value
-    return ListenRequest(_last(query, "model") or None, transcribe, response, _raw_format(query), _format(query))
+    return ListenRequest(_last(query, "model") or None, _guard(query, transcribe), response, _raw_format(query),
+                         _format(query))
+
+
+def _guard(query: Query, options: TranscribeOptions) -> TranscribeOptions:
+    """Our hallucination-guard parameters (docs/hallucination-guard.md); absent ones keep the defaults."""
+    return replace(
+        options, vad=_switch(query, "vad_filter"), guard=_switch(query, "hallucination_guard") is not False,
+        repetition_filter=_switch(query, "repetition_filter") is not False,
+        no_speech_threshold=_within(query, "no_speech_threshold", DEFAULT_THRESHOLDS.no_speech, 0.0, 1.0),
+        logprob_threshold=_within(query, "logprob_threshold", DEFAULT_THRESHOLDS.logprob, -math.inf, 0.0),
+        entropy_threshold=_within(query, "entropy_threshold", DEFAULT_THRESHOLDS.entropy, 0.0, math.inf),
+    )
+
+
+def _switch(query: Query, name: str) -> bool | None:
+    """A boolean whose absence means "automatic" (None) rather than false."""
+    return _bool(query, name) if (_last(query, name) or "").strip() else None
+
+
+def _within(query: Query, name: str, default: float, low: float, high: float) -> float:
+    number = _value(query, name)
+    if number is None:
+        return default
+    if not low <= number <= high:  # NaN fails too
+        raise _invalid(name, f"a number from {low:g} to {high:g}")
+    return number
 
 
 def _format(query: Query) -> str | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta
+from collections import defaultdict
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from litestar import Request, delete, get, post
 
 from whisper_api.errors import WhisperApiError
-from whisper_api.keys import ApiKey, KeyStore, parse_expiry, utc_now
+from whisper_api.keys import ApiKey, DayUsage, KeyStore, parse_expiry, utc_now
 from whisper_api.server.errors import ApiError, bad_request
 from whisper_api.server.state import Server
 
@@ -24,6 +25,7 @@ PROJECT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "whisper-api:project"))
 PROJECT_NAME = "whisper-api"
 MEMBER = {"member_id": "whisper-api", "email": "admin@localhost"}
 MAX_TTL_SECONDS = 100 * 365 * 86400
+USAGE_DAYS = 30
 
 
 async def _admin_store(request: Request[Any, Any, Any], server: Server, project_id: str | None = None) -> KeyStore:
@@ -57,9 +59,9 @@ async def get_project(request: Request[Any, Any, Any], server: Server, project_i
 
 
 @get("/v1/projects/{project_id:str}/keys")
-async def list_keys(request: Request[Any, Any, Any], server: Server, project_id: str,
-                    status: str | None = None) -> dict[str, Any]:
+async def list_keys(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     store = await _admin_store(request, server, project_id)
+    status = request.query_params.get("status")
     now = utc_now()
     keys = [key for key in await asyncio.to_thread(store.list) if key.status(now) != "revoked"]
     if status in ("active", "expired"):
@@ -120,3 +122,34 @@ async def _found(store: KeyStore, key_id: str) -> ApiKey:
         return await asyncio.to_thread(store.get, key_id)
     except WhisperApiError:
         raise ApiError(404, "KEY_NOT_FOUND", "API key not found.") from None
+
+
+@get("/v1/projects/{project_id:str}/usage")
+async def get_usage(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
+    """Deepgram's usage summary: hours and requests per day, for every key or one (``accessor``)."""
+    store = await _admin_store(request, server, project_id)
+    start, end, accessor = (request.query_params.get(name) for name in ("start", "end", "accessor"))
+    last = _date(end, "end") if end else utc_now().date()
+    first = _date(start, "start") if start else last - timedelta(days=USAGE_DAYS - 1)
+    if accessor:
+        await _found(store, accessor)
+    days = await asyncio.to_thread(store.usage, accessor or None, first, last)
+    return {"start": first.isoformat(), "end": last.isoformat(), "resolution": {"units": "day", "amount": 1},
+            "results": _per_day(days)}
+
+
+def _date(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise bad_request(f"Bad Request: {name} must be a date, YYYY-MM-DD.") from None
+
+
+def _per_day(days: list[DayUsage]) -> list[dict[str, Any]]:
+    requests: dict[date, int] = defaultdict(int)
+    seconds: dict[date, float] = defaultdict(float)
+    for day in days:
+        requests[day.day] += day.requests
+        seconds[day.day] += day.audio_seconds
+    return [{"start": day.isoformat(), "end": day.isoformat(), "hours": round(seconds[day] / 3600, 6),
+             "total_hours": round(seconds[day] / 3600, 6), "requests": requests[day]} for day in sorted(requests)]

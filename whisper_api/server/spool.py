@@ -12,6 +12,7 @@ from whisper_api.server.errors import ApiError
 
 @dataclass(frozen=True)
 class Spooled:
+    path: Path
     size: int
     sha256: str
 
@@ -26,4 +27,4 @@ async def spool(chunks: AsyncIterator[bytes], dest: Path, max_bytes: int, what: 
                 raise ApiError(413, "PAYLOAD_TOO_LARGE", f"{what} is larger than {max_bytes} bytes.")
             digest.update(chunk)
             out.write(chunk)
-    return Spooled(size, digest.hexdigest())
+    return Spooled(dest, size, digest.hexdigest())

@@ -1,21 +1,27 @@
-"""What the server holds while it runs: settings, workers, the key store, readiness."""
+"""What the server holds while it runs: settings, workers, the database, limits, readiness."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from litestar.params import SkipValidation
 
 from whisper_api.core import Transcriber
+from whisper_api.database import Database
+from whisper_api.errors import WhisperApiError
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
 from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.admission import Admission
-from whisper_api.server.auth import Authenticator, load_secret
+from whisper_api.server.auth import Authenticator, Caller, load_secret
 from whisper_api.server.fetch import AllowList
+from whisper_api.server.jobs import JobRunner
+from whisper_api.server.limits import KeyLimiter
+from whisper_api.server.metrics import Metrics
 from whisper_api.settings import Settings
 
 logger = logging.getLogger("whisper_api.server")
@@ -24,30 +30,57 @@ logger = logging.getLogger("whisper_api.server")
 @dataclass
 class ServerState:
     settings: Settings
+    database: Database
     store: KeyStore | None
     auth: Authenticator
     admission: Admission[Transcriber]
     transcribers: list[Transcriber]
     models: ModelStore
     allowed_hosts: AllowList
-    jobs: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
+    limiter: KeyLimiter
+    metrics: Metrics
+    engine_threads: ThreadPoolExecutor = field(default_factory=ThreadPoolExecutor)
     """Threads for transcription only, so long jobs never starve auth checks and DNS look-ups."""
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once loading finished, well or not (then load_error says why)."""
     load_error: str | None = None
+    job_runner: JobRunner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.job_runner = JobRunner(self)
+        self.metrics.watch(lambda: self.admission.waiting, lambda: self.admission.running,
+                           lambda: self.job_runner.pending)
 
     @classmethod
     def create(cls, settings: Settings) -> ServerState:
-        store = None if settings.no_auth else KeyStore(settings.database_url)
+        database = Database(settings.database_url)  # callback jobs need it even without authentication
+        store = None if settings.no_auth else KeyStore(database)
         transcribers = [Transcriber(settings) for _ in range(settings.workers)]
-        return cls(settings, store, Authenticator(store, load_secret(settings.home)),
-                   Admission(transcribers, settings.queue_size), transcribers, ModelStore(settings.models_dir),
-                   AllowList.parse(settings.allowed_hosts),
+        metrics = Metrics()
+        return cls(settings, database, store, Authenticator(store, load_secret(settings.home)),
+                   Admission(transcribers, settings.queue_size, metrics.waited), transcribers,
+                   ModelStore(settings.models_dir), AllowList.parse(settings.allowed_hosts),
+                   KeyLimiter(settings.rate_limit_storage, store), metrics,
                    ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe"))
 
     @property
     def max_bytes(self) -> int:
         return self.settings.max_upload_mb * 1_000_000
+
+    async def listener(self, authorization: str | None) -> Caller:
+        """The caller of a transcription request, once its key's limits let it in."""
+        caller = await self.auth.caller(authorization, "listen")
+        await self.limiter.admit(caller)
+        return caller
+
+    async def record_usage(self, key_id: str | None, audio_seconds: float, request_id: str) -> None:
+        """Count a finished transcription for its key; a failure is logged (the work is done anyway)."""
+        if key_id is None or self.store is None:
+            return
+        try:
+            await asyncio.to_thread(self.store.record_usage, key_id, audio_seconds)
+        except WhisperApiError as exc:
+            logger.error("could not record usage for request %s: %s", request_id, exc)
 
     def model(self, name: str) -> ModelRecord:
         return record(name, self.models)
@@ -57,7 +90,9 @@ class ServerState:
         try:
             path = self.models.resolve(self.settings.model)
             for transcriber in self.transcribers:
+                started = time.monotonic()
                 await asyncio.to_thread(transcriber.engine.preload, path)
+                self.metrics.model_load.observe(time.monotonic() - started)
         except Exception as exc:  # reported by /readyz and the log; requests get 503
             self.load_error = str(exc)
             logger.error("cannot load model %s: %s", self.settings.model, exc)
@@ -67,11 +102,10 @@ class ServerState:
         logger.info("model %s loaded in %d worker(s)", self.settings.model, len(self.transcribers))
 
     def close(self) -> None:
-        self.jobs.shutdown(wait=True, cancel_futures=True)
+        self.engine_threads.shutdown(wait=True, cancel_futures=True)
         for transcriber in self.transcribers:
             transcriber.close()
-        if self.store is not None:
-            self.store.close()
+        self.database.close()
 
 
 Server = SkipValidation[ServerState]

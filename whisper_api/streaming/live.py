@@ -61,6 +61,7 @@ def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool 
     return dataclasses.replace(
         base, temperature_fallback=False, word_timestamps=job.is_final,
         diarize=None,  # a short decode has too little audio to tell voices apart: a SpeakerTracker labels it
+        vad=bool(base.vad),  # the stream's VAD chose this audio: a second, automatic pass per decode lost speech
         audio_context=audio_context(seconds) if reduced else 0,
         max_tokens=math.ceil(seconds * TOKENS_PER_SECOND) + 16,
     )

@@ -1,0 +1,77 @@
+"""The repetition filter: whisper's decoding loops, taken out of the segments an engine returns.
+
+Pure functions on Segments, no I/O. Two loop shapes are removed (see docs/hallucination-guard.md):
+a segment that says again what the segment before it said, and a word or phrase repeated over
+and over inside one segment, which keeps its first occurrence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+from collections.abc import Sequence
+
+from whisper_api.transcript import Segment, Word
+
+MAX_PHRASE_WORDS = 8
+"""The longest phrase looked for as a repeating unit; whisper's loops are usually a word or a short sentence."""
+LOOP_REPEATS = {1: 5, 2: 4}
+"""How many times in a row a phrase of that many words must occur to be a loop; longer phrases: 3.
+Speech repeats short units for emphasis ("no, no, no", "very very", "thank you, thank you, thank you"),
+so one word needs a run of five and two words a run of four; a phrase of three or more words said three
+times running is, in whisper's output, almost always the decoder looping, not the speaker."""
+PHRASE_LOOP_REPEATS = 3
+_STRIPPED = string.punctuation + string.whitespace + "¿¡…«»\u201c\u201d\u2018\u2019"  # and curly quotes
+
+
+def remove_loops(segments: Sequence[Segment]) -> tuple[Segment, ...]:
+    """The segments without repeated segments and with in-segment loops collapsed (one channel's segments)."""
+    kept: list[Segment] = []
+    for segment in segments:
+        collapsed = collapse_repeats(segment)
+        if kept and collapsed.words and _key(collapsed.words) == _key(kept[-1].words):
+            continue  # the segment before said the same: whisper re-decoding its own output
+        kept.append(collapsed)
+    return tuple(kept)
+
+
+def collapse_repeats(segment: Segment) -> Segment:
+    """The segment with every looping run of a phrase reduced to its first occurrence (and its timings)."""
+    words = segment.words
+    keys = _key(words)
+    kept: list[Word] = []
+    position = 0
+    while position < len(words):
+        length, repeats = _loop_at(keys, position)
+        kept.extend(words[position:position + length])
+        position += length * repeats
+    if len(kept) == len(words):
+        return segment
+    # A loop at the end was not speech: the segment now ends with the last word kept.
+    end = segment.end if kept[-1] is words[-1] else max(segment.start, kept[-1].end)
+    return dataclasses.replace(segment, words=tuple(kept), end=end)
+
+
+def _loop_at(keys: tuple[str, ...], position: int) -> tuple[int, int]:
+    """(phrase length, times in a row) of the shortest looping phrase starting here, else (1, 1)."""
+    for length in range(1, MAX_PHRASE_WORDS + 1):
+        repeats = _run(keys, position, length)
+        if repeats >= LOOP_REPEATS.get(length, PHRASE_LOOP_REPEATS):
+            return length, repeats
+    return 1, 1
+
+
+def _run(keys: tuple[str, ...], position: int, length: int) -> int:
+    """How many times the phrase of ``length`` words at ``position`` occurs back to back from there."""
+    phrase = keys[position:position + length]
+    if len(phrase) < length:
+        return 0
+    repeats = 1
+    while keys[position + repeats * length:position + (repeats + 1) * length] == phrase:
+        repeats += 1
+    return repeats
+
+
+def _key(words: Sequence[Word]) -> tuple[str, ...]:
+    """Words as compared: case and surrounding punctuation do not count ("No," repeats "no")."""
+    return tuple(word.text.strip(_STRIPPED).casefold() or word.text for word in words)

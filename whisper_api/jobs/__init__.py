@@ -1,0 +1,1 @@
+"""Asynchronous transcription jobs (Deepgram's ``callback=`` mode), persisted in the shared database."""

@@ -1,0 +1,63 @@
+"""Usage per key and per UTC day: requests and audio seconds, for reports and quotas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Field, Session, SQLModel, select
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """One key's usage on one UTC day."""
+
+    key_id: str
+    day: date
+    requests: int
+    audio_seconds: float
+
+
+class KeyUsageRow(SQLModel, table=True):
+    __tablename__ = "api_key_usage"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    day: date = Field(primary_key=True)
+    requests: int = 0
+    audio_seconds: float = 0.0
+
+
+def add_day_usage(session: Session, key_id: str, day: date, requests: int, audio_seconds: float) -> None:
+    """Add to a key's row for ``day``, creating it on the day's first request.
+
+    A concurrent first insert makes the caller's commit fail with an integrity error; the
+    caller retries, and the retry finds the row and updates it.
+    """
+    statement: Any = (
+        update(KeyUsageRow)
+        .where(KeyUsageRow.key_id == key_id, KeyUsageRow.day == day)  # type: ignore[arg-type]
+        .values(requests=KeyUsageRow.requests + requests, audio_seconds=KeyUsageRow.audio_seconds + audio_seconds)
+    )
+    result: Any = session.execute(statement)
+    if result.rowcount == 0:
+        session.add(KeyUsageRow(key_id=key_id, day=day, requests=requests, audio_seconds=audio_seconds))
+
+
+def days(session: Session, key_id: str | None, first: date | None, last: date | None) -> list[DayUsage]:
+    query: Any = select(KeyUsageRow)
+    if key_id is not None:
+        query = query.where(KeyUsageRow.key_id == key_id)
+    if first is not None:
+        query = query.where(KeyUsageRow.day >= first)
+    if last is not None:
+        query = query.where(KeyUsageRow.day <= last)
+    rows = session.exec(query.order_by(KeyUsageRow.day, KeyUsageRow.key_id)).all()
+    return [DayUsage(row.key_id, row.day, row.requests, row.audio_seconds) for row in rows]
+
+
+def audio_seconds_since(session: Session, key_id: str, first: date) -> float:
+    query: Any = select(func.coalesce(func.sum(KeyUsageRow.audio_seconds), 0.0)).where(
+        KeyUsageRow.key_id == key_id, KeyUsageRow.day >= first)
+    return float(session.exec(query).one())
