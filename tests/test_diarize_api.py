@@ -216,10 +216,7 @@ def test_live_diarize_keeps_speakers_consistent(server: RunningServer,
                                                 conversation: tuple[Path, list[Turn]]) -> None:
     path, truth = conversation
     live = Live(server, "unused", path.parent)
-    # The score is the speech time the labelled words cover: without the guard, whose loop filter
-    # trims the random model's repeated words, it measures the speaker labels alone.
-    query = "?encoding=linear16&sample_rate=16000&diarize=true&endpointing=300&hallucination_guard=false"
-    talk = asyncio.run(converse(live, query,
+    talk = asyncio.run(converse(live, "?encoding=linear16&sample_rate=16000&diarize=true&endpointing=300",
                                 [*chunks(_pcm(path), 32000), b""], auth=False))
     assert talk.code == 1000
     spoken = [(word["start"], word["end"], word["speaker"]) for final in talk.finals()

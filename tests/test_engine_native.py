@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from tests.support.audio_files import noise, speechlike
-from whisper_api.audio import decode_file
 from whisper_api.engine import EngineJob, create_engine
 from whisper_api.engine.native import NativeEngine
 from whisper_api.errors import EngineError, InvalidOptionError, TranscriptionCancelled
@@ -175,14 +174,6 @@ def test_a_corrupt_model_is_an_error_not_a_crash(engine: NativeEngine, micro_mod
 def test_silence_and_tiny_clips_are_fine(engine: NativeEngine, micro_model: Path) -> None:
     for audio in (np.zeros(16000, np.float32), np.zeros(160, np.float32)):
         check_structure(engine.transcribe(job(micro_model, audio)).segments, len(audio) / 16000)
-
-
-def test_vad_with_the_real_silero_model(engine: NativeEngine, micro_model: Path, shared: Path) -> None:
-    vad = shared / "models" / "for-tests-silero-v6.2.0-ggml.bin"
-    speech = decode_file(shared / "data" / "speech" / "jfk.wav").mono()
-    result = engine.transcribe(job(micro_model, speech, vad_model_path=vad))
-    assert result.segments
-    check_structure(result.segments, 11.0)
 
 
 def test_unknown_engine_names_the_known_ones() -> None:

@@ -10,16 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.support.audio_files import noise, silence, speechlike, write_wav
 from tests.support.cli import run_cli
+from tests.support.conversation import conversation_audio
 from tests.support.server import RunningServer, run_server
 from whisper_api import DecodedAudio, Segment, TranscribeOptions, Transcriber, Word
 from whisper_api.engine import EngineJob
 from whisper_api.engine.native import NativeEngine, _full_params
 from whisper_api.engine.whisper_cli import CliEngine, _command, find_whisper_cli
 from whisper_api.errors import EngineError
+from whisper_api.gate import gate
 from whisper_api.guard import collapse_repeats, remove_loops
 from whisper_api.models import VAD_MODEL
 from whisper_api.models.catalogue import BY_NAME
@@ -235,3 +238,44 @@ def test_both_engines_drop_every_window_at_strict_thresholds(micro_model: Path) 
     for engine in (NativeEngine(), CliEngine(str(binary))):
         assert engine.transcribe(_job(micro_model, LOOSE)).segments, engine.name
         assert engine.transcribe(_job(micro_model, STRICT)).segments == (), engine.name
+
+
+# Speech gating: decode the speech only, times mapped back to the original audio.
+
+def test_gating_joins_speech_regions_and_maps_times_back() -> None:
+    samples = np.zeros(10 * 16000, np.float32)
+    frames = np.zeros(len(samples) // 512, np.float32)  # 32 ms each
+    frames[60:90] = frames[190:220] = 0.9  # speech at 1.92-2.88 s and 6.08-7.04 s
+    gated = gate(samples, frames)
+    assert gated is not None  # each region padded by 0.2 s; 0.1 s of silence joins them
+    assert [(round(r.start, 3), round(r.end, 3)) for r in gated.regions] == [(1.72, 3.08), (5.88, 7.24)]
+    assert gated.samples.size == round((1.36 + 0.1 + 1.36) * 16000)
+    assert gated.original_time(0.0) == 1.72 and gated.original_time(1.41) == 3.08  # a join: its region's end
+    word = Word("hi", 1.96, 2.26, 0.9)
+    [restored] = gated.restore([Segment(1.46, 2.46, (word,))])
+    assert (restored.start, restored.end, restored.words[0].start, restored.words[0].end) == (5.88, 6.88, 6.38, 6.68)
+    assert gate(samples, np.zeros_like(frames)) is None
+
+
+@pytest.fixture(scope="module")
+def late_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six seconds of silence, then two spoken lines (espeak-ng)."""
+    made = conversation_audio(lines=2)
+    if made is None:
+        pytest.skip("espeak-ng is not installed")
+    speech = made[0][0] + made[0][1]  # the two voices' tracks, each silent while the other talks
+    return write_wav(tmp_path_factory.mktemp("gate") / "late.wav", [np.concatenate([silence(6.0), speech])])
+
+
+def test_gated_words_keep_their_place_in_the_original_audio(guarded: Transcriber, late_speech: Path) -> None:
+    words = guarded.transcribe(late_speech, TranscribeOptions(repetition_filter=False)).words()
+    assert words and min(word.start for word in words) >= 6.0  # nothing decoded in the silence
+
+
+def test_a_gated_job_leaves_no_trace_for_the_next(guarded: Transcriber, late_speech: Path, home: Path) -> None:
+    """A job without the VAD gives the same result after a gated job as on a fresh engine."""
+    plain = TranscribeOptions(vad=False, temperature_fallback=False)
+    guarded.transcribe(late_speech)
+    after_gated = guarded.transcribe(late_speech, plain)
+    fresh = Transcriber(load_settings({"model": "micro"})).transcribe(late_speech, plain)
+    assert after_gated.segments == fresh.segments

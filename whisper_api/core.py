@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
+from whisper_api.gate import gate
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
@@ -88,11 +89,10 @@ class Transcriber:
                 model_path=model_path,
                 options=options,
                 threads=options.threads or self.settings.threads,
-                vad_model_path=vad_path,
                 progress=_channel_progress(progress, channel, channels),
                 cancel=cancel,
             )
-            result = self.engine.transcribe(job)
+            result = self._gated(job, vad_path) if vad_path else self.engine.transcribe(job)
             results.append(dataclasses.replace(result, segments=remove_loops(result.segments))
                            if options.filters_repetitions else result)
         transcript = Transcript(
@@ -109,6 +109,16 @@ class Transcriber:
             warnings=audio.warnings,
         )
         return self.label_speakers(transcript, audio, options.diarize, cancel) if options.diarize else transcript
+
+    def _gated(self, job: EngineJob, vad_path: Path) -> EngineResult:
+        """Decode only the speech the VAD finds (see gate.py); no speech, no decoding: no invented text."""
+        from whisper_api.streaming.vad import probabilities_with  # loads the whisper.cpp binding
+
+        gated = gate(job.audio, probabilities_with(vad_path, job.audio))
+        if gated is None:
+            return EngineResult((), "en" if job.options.auto_language else str(job.options.language))
+        result = self.engine.transcribe(dataclasses.replace(job, audio=gated.samples))
+        return dataclasses.replace(result, segments=gated.restore(result.segments))
 
     def vad_path(self, options: TranscribeOptions) -> Path | None:
         """The VAD model that gates decoding: required with ``vad=True``, else the installed one while the

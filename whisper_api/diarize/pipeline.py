@@ -21,7 +21,6 @@ from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
 from whisper_api.diarize.turns import speaker_turns
 from whisper_api.diarize.windows import check, embed_regions
 from whisper_api.engine.silero import FRAME_SAMPLES
-from whisper_api.streaming.vad import VoiceActivity
 from whisper_api.transcript import SpeakerTurn
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
@@ -35,16 +34,6 @@ class Diarization:
     turns: tuple[SpeakerTurn, ...]
     speakers: int
     warnings: tuple[str, ...] = ()
-
-
-def speech_probabilities(samples: FloatArray, vad: VoiceActivity) -> FloatArray:
-    """One probability per 32 ms frame of the whole recording (the last frame padded with silence).
-    The detector keeps its state between calls, so the tail can go on its own: no copy of the audio."""
-    whole = len(samples) - len(samples) % FRAME_SAMPLES
-    head = vad.probabilities(samples[:whole])
-    if whole == len(samples):
-        return head
-    return np.concatenate([head, vad.probabilities(np.pad(samples[whole:], (0, FRAME_SAMPLES - len(samples) + whole)))])
 
 
 def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:

@@ -32,7 +32,6 @@ class EngineJob:
     model_path: Path
     options: TranscribeOptions
     threads: int
-    vad_model_path: Path | None = None
     progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
     """Set it from any thread to stop the job; the engine raises TranscriptionCancelled."""

@@ -170,9 +170,6 @@ def _full_params(job: EngineJob, language: str) -> Any:
         params.beam_search = {"beam_size": options.beam_size, "patience": -1.0}
     if options.initial_prompt:
         params.initial_prompt = options.initial_prompt
-    if job.vad_model_path is not None:
-        params.vad = True
-        params.vad_model_path = str(job.vad_model_path)
     params.print_realtime = False
     params.print_timestamps = False
     # The binding calls a Python progress callback only while print_progress is on.

@@ -112,8 +112,6 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
         command += ["-ac", str(options.audio_context)]
     if options.initial_prompt:
         command += ["--prompt", options.initial_prompt]
-    if job.vad_model_path is not None:
-        command += ["--vad", "-vm", str(job.vad_model_path)]
     if job.progress is not None:
         command.append("-pp")
     return command

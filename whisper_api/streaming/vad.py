@@ -65,3 +65,22 @@ def open_vad(model_path: Path | None) -> VoiceActivity:
     from whisper_api.engine.silero import SileroVad
 
     return SileroVad(model_path)
+
+
+def speech_probabilities(samples: FloatArray, vad: VoiceActivity) -> FloatArray:
+    """One probability per 32 ms frame of the whole recording (the last frame padded with silence).
+    The detector keeps its state between calls, so the tail can go on its own: no copy of the audio."""
+    whole = len(samples) - len(samples) % FRAME_SAMPLES
+    head = vad.probabilities(samples[:whole])
+    if whole == len(samples):
+        return head
+    return np.concatenate([head, vad.probabilities(np.pad(samples[whole:], (0, FRAME_SAMPLES - len(samples) + whole)))])
+
+
+def probabilities_with(model_path: Path, samples: FloatArray) -> FloatArray:
+    """Silero's speech probability for every frame of a whole recording, from a fresh model state."""
+    vad = open_vad(model_path)
+    try:
+        return speech_probabilities(samples, vad)
+    finally:
+        vad.close()

@@ -1,0 +1,73 @@
+"""Speech gating: decode only what the VAD hears as speech, then put every time back.
+
+The regions Silero finds are cut out and joined with short silences; the engine decodes that
+shorter audio with no VAD of its own, and the segment and word times it returns are mapped back
+to the original audio here. Doing this outside whisper.cpp keeps both engines alike, maps the
+word times too (whisper.cpp's own VAD maps segment times only), and leaves no VAD state in the
+whisper.cpp context for the next job (its time mapping outlives the job that made it, so a
+later job without VAD on the same context would have its times shifted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from whisper_api.audio import SAMPLE_RATE, FloatArray
+from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
+from whisper_api.streaming.vad import FRAME_SECONDS
+from whisper_api.transcript import Segment, Word
+
+GATE_RULES = SpeechRules(onset=0.5, offset=0.35, min_speech=0.25, min_silence=0.5, pad=0.2)
+"""Generous padding and bridging: a clipped word costs more than a little silence decoded."""
+JOIN_SECONDS = 0.1
+"""Silence put between two kept regions, so whisper hears a pause where time was cut."""
+
+
+@dataclass(frozen=True)
+class GatedAudio:
+    samples: FloatArray
+    """The speech regions, joined by short silences."""
+    regions: tuple[Region, ...]
+    """Where each kept region lies in the original audio, in order."""
+    starts: tuple[float, ...]
+    """Where each region starts in ``samples``, in seconds."""
+
+    def original_time(self, seconds: float) -> float:
+        """A time in the gated audio as a time in the original (a join maps to its region's end)."""
+        index = max(0, int(np.searchsorted(self.starts, seconds, side="right")) - 1)
+        region = self.regions[index]
+        return round(min(region.start + max(0.0, seconds - self.starts[index]), region.end), 3)
+
+    def restore(self, segments: Sequence[Segment]) -> tuple[Segment, ...]:
+        """The segments with their times, and their words' times, in the original audio."""
+        return tuple(dataclasses.replace(segment, start=self.original_time(segment.start),
+                                         end=self.original_time(segment.end),
+                                         words=tuple(self._word(word) for word in segment.words))
+                     for segment in segments)
+
+    def _word(self, word: Word) -> Word:
+        return dataclasses.replace(word, start=self.original_time(word.start), end=self.original_time(word.end))
+
+
+def gate(samples: FloatArray, probabilities: FloatArray) -> GatedAudio | None:
+    """The speech in ``samples`` given one speech probability per VAD frame; None when there is none."""
+    regions = speech_regions(probabilities, FRAME_SECONDS, len(samples) / SAMPLE_RATE, GATE_RULES)
+    if not regions:
+        return None
+    join = np.zeros(round(JOIN_SECONDS * SAMPLE_RATE), np.float32)
+    pieces: list[FloatArray] = []
+    starts: list[float] = []
+    position = 0
+    for region in regions:
+        if pieces:
+            pieces.append(join)
+            position += join.size
+        piece = samples[round(region.start * SAMPLE_RATE):round(region.end * SAMPLE_RATE)]
+        starts.append(position / SAMPLE_RATE)
+        pieces.append(piece)
+        position += piece.size
+    return GatedAudio(np.concatenate(pieces), tuple(regions), tuple(starts))
