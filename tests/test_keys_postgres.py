@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
 from tests.support.postgres import postgres_bin, temporary_postgres
-from whisper_api.keys import KeyStore
+from whisper_api.database import Database
+from whisper_api.jobs.store import DONE, JobStore
+from whisper_api.keys import KeyLimits, KeyStore
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +36,8 @@ def test_two_servers_share_keys_revocations_and_counters(postgres_url: str) -> N
         thread.join()
     used = second.get(key.id)
     assert (used.requests, used.audio_seconds) == (100, 50.0)
+    [today] = first.usage(key.id)  # four writers raced to create the day's row; none lost a request
+    assert (today.requests, today.audio_seconds) == (100, 50.0)
     second.revoke(key.id)
     assert first.verify(token.text).reason == "revoked"
     assert [k.id for k in first.list()] == [key.id]
@@ -41,3 +46,16 @@ def test_two_servers_share_keys_revocations_and_counters(postgres_url: str) -> N
 def test_the_password_never_shows(postgres_url: str) -> None:
     store = KeyStore(postgres_url.replace("whisper@", "whisper:hunter2@"))
     assert "hunter2" not in store.display_url
+
+
+def test_limits_and_callback_jobs_live_in_the_shared_database(postgres_url: str) -> None:
+    store = KeyStore(postgres_url)
+    key, _ = store.create("limited")
+    store.set_limits(key.id, KeyLimits(requests_per_minute=5, audio_minutes=10.0))
+    assert KeyStore(postgres_url).get(key.id).limits == KeyLimits(5, None, 10.0, "month")
+    jobs = JobStore(Database(postgres_url))
+    jobs.add("job-1", key.id, "{}", "/srv/a/jobs/job-1/audio", "0" * 64, "https://example.com/hook", "POST")
+    assert [job.id for job in jobs.unfinished("/srv/a/")] == ["job-1"] and not jobs.unfinished("/srv/b/")
+    finished = jobs.update("job-1", status=DONE, attempts=1, result='{"ok": true}')
+    assert (finished.status, finished.attempts) == (DONE, 1)
+    assert jobs.prune(finished.updated_at) == 0 and jobs.prune(finished.updated_at + timedelta(seconds=1)) == 1

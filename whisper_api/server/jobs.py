@@ -132,8 +132,8 @@ class JobRunner:
             await self.server.record_usage(job.key_id, transcript.duration, job.id)
             result = await listen_result(self.server, transcript, params, model_name, job.id, job.sha256)
             outcome: dict[str, Any] = {"result": result.body.decode(), "result_type": result.media_type}
-        except (ApiError, WhisperApiError) as exc:
-            error = exc if isinstance(exc, ApiError) else from_core(exc)
+        except Exception as exc:  # the callback hears of every failure, as a client would
+            error = _api_error(exc, job.id)
             body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
             outcome = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}
         job = await asyncio.to_thread(self.store.update, job.id, status=DELIVERING, **outcome)
@@ -165,3 +165,12 @@ class JobRunner:
                                           delivery_error=why)
         await asyncio.to_thread(self.store.update, job.id, status=FAILED, next_attempt_at=None,
                                 error=f"the callback failed {failed} times; last: {job.delivery_error}")
+
+
+def _api_error(exc: Exception, job_id: str) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, WhisperApiError):
+        return from_core(exc)
+    logger.error("callback job %s failed unexpectedly", job_id, exc_info=exc)
+    return ApiError(500, "INTERNAL_SERVER_ERROR", "Transcription failed on the server.")
