@@ -72,15 +72,19 @@ def test_a_two_word_loop_needs_four_runs() -> None:
     assert collapse_repeats(segment("go on go on go on go on")).text == "go on"
 
 
-def test_a_segment_repeating_the_one_before_is_dropped() -> None:
-    segments = [segment("Thank you.", 0), segment("thank you", 2), segment("Thank you!", 4), segment("Bye.", 6),
-                segment("Thank you.", 8)]
+def test_a_segment_repeating_the_one_just_before_is_dropped() -> None:
+    segments = [segment("Thank you.", 0), segment("thank you", 0.9), segment("Thank you!", 1.8), segment("Bye.", 2.7),
+                segment("Thank you.", 3.1)]
     assert [s.text for s in remove_loops(segments)] == ["Thank you.", "Bye.", "Thank you."]
     assert remove_loops([]) == ()
 
 
+def test_a_reply_said_again_after_a_pause_stays() -> None:
+    assert [s.text for s in remove_loops([segment("Yes.", 0), segment("Yes.", 2)])] == ["Yes.", "Yes."]
+
+
 def test_loops_inside_are_collapsed_before_segments_are_compared() -> None:
-    segments = [segment("so so so so so so"), segment("so", 4)]
+    segments = [segment("so so so so so so"), segment("so", 2.9)]  # abuts the looping segment's decoded end
     assert [s.text for s in remove_loops(segments)] == ["so"]
 
 
@@ -250,7 +254,10 @@ def test_gating_joins_speech_regions_and_maps_times_back() -> None:
     assert gated is not None  # each region padded by 0.2 s; 0.1 s of silence joins them
     assert [(round(r.start, 3), round(r.end, 3)) for r in gated.regions] == [(1.72, 3.08), (5.88, 7.24)]
     assert gated.samples.size == round((1.36 + 0.1 + 1.36) * 16000)
-    assert gated.original_time(0.0) == 1.72 and gated.original_time(1.41) == 3.08  # a join: its region's end
+    assert gated.original_time(0.0) == 1.72
+    assert gated.original_time(1.41) == 5.88 and gated.original_time(1.41, start=False) == 3.08  # inside a join
+    [pause] = gated.restore([Segment(1.40, 1.43, ())])  # all inside the join: an empty span where speech resumes
+    assert (pause.start, pause.end) == (5.88, 5.88)
     word = Word("hi", 1.96, 2.26, 0.9)
     [restored] = gated.restore([Segment(1.46, 2.46, (word,))])
     assert (restored.start, restored.end, restored.words[0].start, restored.words[0].end) == (5.88, 6.88, 6.38, 6.68)

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -158,15 +159,22 @@ def test_a_restarted_server_resumes_its_jobs(tmp_path: Path, micro_model: Path, 
             _wait_for(first, job_id, key, statuses=("delivering",))
             while not receiver.deliveries:
                 time.sleep(0.05)
-        # Stopped between the refused attempt and the next: a queued job with lost audio joins it.
+        # Stopped between the refused attempt and the next. Three more jobs wait in the table: one
+        # whose audio is lost, one whose server died (its lease ran out), one another server holds.
         store = JobStore(Database(f"sqlite:///{home / 'whisper-api.db'}"))
-        store.add("lost-audio", _key_id(key), "{}", str(home / "jobs" / "lost-audio" / "audio"), "0" * 64,
-                  receiver.url, "POST")
+        now = datetime.now(timezone.utc)
+        for name, owner, lease in (("lost-audio", None, None), ("orphan", "dead", now - timedelta(seconds=5)),
+                                   ("held", "alive", now + timedelta(hours=1))):
+            store.add(name, _key_id(key), "{}", str(home / "jobs" / name / "audio"), "0" * 64, receiver.url,
+                      "POST", owner, lease)
         with run_server(home, "--model", "micro", env=slow) as second:
             job = _wait_for(second, job_id, key)
             lost = _wait_for(second, "lost-audio", key)
+            orphan = _wait_for(second, "orphan", key)
+            held = httpx.get(f"{second.url}/v1/listen/jobs/held", headers={"Authorization": f"Token {key}"}).json()
     assert job["status"] == "done" and job["attempts"] == 2
     assert lost["status"] == "failed" and "audio was lost" in lost["error"]
+    assert orphan["status"] == "failed" and held["status"] == "queued"  # another server's job is left alone
     assert {json.loads(delivery.body)["err_msg"] for delivery in receiver.deliveries
             if b"err_msg" in delivery.body} == {lost["error"]}
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
+from whisper_api.database import SCHEMA_VERSION, Database
 from whisper_api.errors import InvalidOptionError, KeyNotFoundError, KeyStoreError
+from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore, parse_expiry
 from whisper_api.keys.tokens import new_token, parse_token
 from whisper_api.settings import load_settings
@@ -259,7 +261,7 @@ def test_concurrent_usage_increments_add_up_exactly(store: KeyStore, db_url: str
 def test_a_database_from_a_newer_version_is_refused(store: KeyStore, db_url: str, home: Path) -> None:
     store.close()
     with sqlite3.connect(home / "whisper-api.db") as connection:
-        assert connection.execute("SELECT version FROM whisper_api_schema").fetchone() == (1,)
+        assert connection.execute("SELECT version FROM whisper_api_schema").fetchone() == (SCHEMA_VERSION,)
         connection.execute("UPDATE whisper_api_schema SET version = 99")
     with pytest.raises(KeyStoreError, match="schema version 99, newer than this whisper-api understands"):
         KeyStore(db_url)
@@ -272,3 +274,22 @@ def test_the_default_database_lives_in_home(home: Path) -> None:
 def test_absurd_durations_are_refused() -> None:
     with pytest.raises(InvalidOptionError, match="too far"):
         parse_expiry("99999999999w", NOW)
+
+
+def test_a_schema_1_database_gains_the_job_lease_columns(home: Path, db_url: str) -> None:
+    """Schema 1's job table had no leases: opening the database adds them and keeps the rows."""
+    home.mkdir(parents=True)
+    with sqlite3.connect(home / "whisper-api.db") as connection:
+        connection.execute("CREATE TABLE whisper_api_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO whisper_api_schema VALUES (1, 1)")
+        columns = ("id VARCHAR(64) PRIMARY KEY, key_id VARCHAR(32), status VARCHAR(16), query TEXT, "
+                   "audio_path VARCHAR(1000), sha256 VARCHAR(64), callback TEXT, callback_method VARCHAR(8), "
+                   "result TEXT, result_type VARCHAR(100), error TEXT, delivery_error TEXT, attempts INTEGER, "
+                   "next_attempt_at DATETIME, created_at DATETIME, updated_at DATETIME")
+        connection.execute(f"CREATE TABLE listen_jobs ({columns})")
+        connection.execute("INSERT INTO listen_jobs VALUES ('old', NULL, 'queued', '{}', '/a', '', 'http://x', 'POST', "
+                           "NULL, NULL, NULL, NULL, 0, NULL, '2026-11-24 05:00:00', '2026-11-24 05:00:00')")
+    job = JobStore(Database(db_url)).get("old")
+    assert (job.status, job.owner, job.lease_until) == ("queued", None, None)
+    with sqlite3.connect(home / "whisper-api.db") as connection:
+        assert connection.execute("SELECT version FROM whisper_api_schema").fetchone() == (SCHEMA_VERSION,)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -55,7 +56,12 @@ def test_limits_and_callback_jobs_live_in_the_shared_database(postgres_url: str)
     assert KeyStore(postgres_url).get(key.id).limits == KeyLimits(5, None, 10.0, "month")
     jobs = JobStore(Database(postgres_url))
     jobs.add("job-1", key.id, "{}", "/srv/a/jobs/job-1/audio", "0" * 64, "https://example.com/hook", "POST")
-    assert [job.id for job in jobs.unfinished("/srv/a/")] == ["job-1"] and not jobs.unfinished("/srv/b/")
+    now = datetime.now(timezone.utc)
+    assert [job.id for job in jobs.claimable(Path("/srv/a/jobs"), now)] == ["job-1"]
+    assert not jobs.claimable(Path("/srv/b/jobs"), now)
+    assert jobs.claim("job-1", "server-a", now + timedelta(seconds=30), now) is not None
+    assert jobs.claim("job-1", "server-b", now + timedelta(seconds=30), now) is None  # held by server-a
+    assert jobs.claim("job-1", "server-b", now + timedelta(seconds=90), now + timedelta(seconds=60)) is not None
     finished = jobs.update("job-1", status=DONE, attempts=1, result='{"ok": true}')
     assert (finished.status, finished.attempts) == (DONE, 1)
     assert jobs.prune(finished.updated_at) == 0 and jobs.prune(finished.updated_at + timedelta(seconds=1)) == 1

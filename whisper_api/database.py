@@ -22,7 +22,7 @@ from sqlmodel import Field, Session, SQLModel, create_engine
 
 from whisper_api.errors import KeyStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utc_now() -> datetime:
@@ -43,9 +43,15 @@ class SchemaVersionRow(SQLModel, table=True):
     version: int
 
 
+def _add_job_leases(session: Session) -> None:
+    from whisper_api.jobs.store import add_lease_columns
+
+    add_lease_columns(session)
+
+
 # Version -> the change that brings a database from the version before up to it. Tables added
 # in a later version are created by create_all; these steps alter what already exists.
-MIGRATIONS: dict[int, Callable[[Session], None]] = {}
+MIGRATIONS: dict[int, Callable[[Session], None]] = {2: _add_job_leases}
 
 
 class Database:

@@ -36,21 +36,32 @@ class GatedAudio:
     starts: tuple[float, ...]
     """Where each region starts in ``samples``, in seconds."""
 
-    def original_time(self, seconds: float) -> float:
-        """A time in the gated audio as a time in the original (a join maps to its region's end)."""
+    def original_time(self, seconds: float, start: bool = True) -> float:
+        """A time in the gated audio as a time in the original. A time inside a join is not in the
+        original: a start moves forward to the next region's start, an end back to the last one's end."""
         index = max(0, int(np.searchsorted(self.starts, seconds, side="right")) - 1)
         region = self.regions[index]
-        return round(min(region.start + max(0.0, seconds - self.starts[index]), region.end), 3)
+        offset = seconds - self.starts[index]
+        if offset > region.duration and start and index + 1 < len(self.regions):
+            return round(self.regions[index + 1].start, 3)
+        return round(region.start + min(max(0.0, offset), region.duration), 3)
 
     def restore(self, segments: Sequence[Segment]) -> tuple[Segment, ...]:
         """The segments with their times, and their words' times, in the original audio."""
-        return tuple(dataclasses.replace(segment, start=self.original_time(segment.start),
-                                         end=self.original_time(segment.end),
-                                         words=tuple(self._word(word) for word in segment.words))
-                     for segment in segments)
+        restored = []
+        for segment in segments:
+            start, end = self._span(segment.start, segment.end)
+            words = tuple(self._word(word) for word in segment.words)
+            restored.append(dataclasses.replace(segment, start=start, end=end, words=words))
+        return tuple(restored)
+
+    def _span(self, start: float, end: float) -> tuple[float, float]:
+        restored_start = self.original_time(start)
+        return restored_start, max(restored_start, self.original_time(end, start=False))
 
     def _word(self, word: Word) -> Word:
-        return dataclasses.replace(word, start=self.original_time(word.start), end=self.original_time(word.end))
+        start, end = self._span(word.start, word.end)
+        return dataclasses.replace(word, start=start, end=end)
 
 
 def gate(samples: FloatArray, probabilities: FloatArray) -> GatedAudio | None:

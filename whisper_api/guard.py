@@ -21,18 +21,28 @@ Speech repeats short units for emphasis ("no, no, no", "very very", "thank you, 
 so one word needs a run of five and two words a run of four; a phrase of three or more words said three
 times running is, in whisper's output, almost always the decoder looping, not the speaker."""
 PHRASE_LOOP_REPEATS = 3
+ECHO_GAP = 0.1
+"""Seconds between two segments with the same words, at most, for the second to count as a loop."""
 _STRIPPED = string.punctuation + string.whitespace + "¿¡…«»\u201c\u201d\u2018\u2019"  # and curly quotes
 
 
 def remove_loops(segments: Sequence[Segment]) -> tuple[Segment, ...]:
     """The segments without repeated segments and with in-segment loops collapsed (one channel's segments)."""
     kept: list[Segment] = []
+    decoded_end = -1.0  # where the engine's previous segment ended, before any collapsing
     for segment in segments:
         collapsed = collapse_repeats(segment)
-        if kept and collapsed.words and _key(collapsed.words) == _key(kept[-1].words):
-            continue  # the segment before said the same: whisper re-decoding its own output
-        kept.append(collapsed)
+        echo = bool(kept and collapsed.words) and _is_echo(collapsed, kept[-1], decoded_end)
+        decoded_end = segment.end
+        if not echo:  # an echo is the segment before said again: whisper re-decoding its own output
+            kept.append(collapsed)
     return tuple(kept)
+
+
+def _is_echo(segment: Segment, before: Segment, before_end: float) -> bool:
+    """The same words straight after: a loop's segments abut, while a reply said again ("Yes." ...
+    "Yes.") follows a pause."""
+    return segment.start - before_end <= ECHO_GAP and _key(segment.words) == _key(before.words)
 
 
 def collapse_repeats(segment: Segment) -> Segment:

@@ -119,8 +119,10 @@ SPECS: tuple[SettingSpec, ...] = (
                 "up to 10 minutes.", _parse_positive_float, lambda _: 5.0),
     SettingSpec("job_retention_hours", "Server: hours a finished callback job (and its result) stays queryable.",
                 _parse_positive_float, lambda _: 24.0),
+    SettingSpec("job_lease_seconds", "Server: how long a callback job stays with a server that stopped answering "
+                "before another (or a restarted one) takes it up.", _parse_positive_float, lambda _: 30.0),
     SettingSpec("rate_limit_storage", "Server: where per-key request counts live: memory:// (one server) or a "
-                "shared store such as redis://host:6379 (needs the redis package).", str, lambda _: "memory://"),
+                "shared store such as redis://host:6379 (needs the coredis package).", str, lambda _: "memory://"),
     SettingSpec("metrics", "Server: serve Prometheus metrics at /metrics.", _parse_bool, lambda _: True),
     SettingSpec("no_auth", "Server: accept requests without an API key (local development only).", _parse_bool,
                 lambda _: False),
@@ -154,6 +156,7 @@ class Settings:
     callback_attempts: int
     callback_retry_seconds: float
     job_retention_hours: float
+    job_lease_seconds: float
     rate_limit_storage: str
     metrics: bool
     no_auth: bool

@@ -2,16 +2,21 @@
 
 A job row is written before the client hears its request id, and changes state only in the
 database, so a server that stops at any moment finds its unfinished jobs again on start-up.
+A server works on a job only while it holds the job's lease (``owner``, ``lease_until``), which
+it renews while the job runs: servers sharing the database never run one job twice, and a job
+whose server died is taken up by another once the lease runs out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Text, delete, update
-from sqlmodel import Field, SQLModel, col, select
+from sqlalchemy import DateTime, Text, delete, inspect, or_, text, update
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from whisper_api.database import Database, as_utc, utc_now
 from whisper_api.errors import WhisperApiError
@@ -46,6 +51,9 @@ class JobRow(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    owner: str | None = Field(default=None, max_length=64)
+    """The server process working on the job while ``lease_until`` is in the future."""
+    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,13 @@ class Job:
     next_attempt_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    owner: str | None
+    lease_until: datetime | None
 
     @classmethod
     def of(cls, row: JobRow) -> Job:
         values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
-        for name in ("next_attempt_at", "created_at", "updated_at"):
+        for name in ("next_attempt_at", "created_at", "updated_at", "lease_until"):
             values[name] = as_utc(values[name])
         return cls(**values)
 
@@ -80,10 +90,11 @@ class JobStore:
         self.database = database
 
     def add(self, job_id: str, key_id: str | None, query: str, audio_path: str, sha256: str, callback: str,
-            callback_method: str) -> Job:
+            callback_method: str, owner: str | None = None, lease_until: datetime | None = None) -> Job:
         now = utc_now()
         row = JobRow(id=job_id, key_id=key_id, status=QUEUED, query=query, audio_path=audio_path, sha256=sha256,
-                     callback=callback, callback_method=callback_method, created_at=now, updated_at=now)
+                     callback=callback, callback_method=callback_method, created_at=now, updated_at=now,
+                     owner=owner, lease_until=lease_until)
         with self.database.session() as session:
             session.add(row)
             session.commit()
@@ -104,12 +115,37 @@ class JobStore:
             session.commit()
         return self.get(job_id)
 
-    def unfinished(self, audio_root: str) -> list[Job]:
-        """Jobs a restarted server must take up again: unfinished, with their audio under its folder."""
-        query: Any = select(JobRow).where(col(JobRow.status).in_(UNFINISHED)).order_by(col(JobRow.created_at))
+    def claimable(self, audio_root: Path, now: datetime) -> list[Job]:
+        """Unfinished jobs nobody holds a lease on, with their audio in ``audio_root``, oldest first."""
+        query: Any = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), _unleased(now)).order_by(
+            col(JobRow.created_at))
         with self.database.session() as session:
             rows = session.exec(query).all()
-            return [Job.of(row) for row in rows if row.audio_path.startswith(audio_root)]
+            return [Job.of(row) for row in rows if Path(row.audio_path).is_relative_to(audio_root)]
+
+    def claim(self, job_id: str, owner: str, lease_until: datetime, now: datetime) -> Job | None:
+        """The job, now leased to ``owner``; None when another server holds it or it has finished."""
+        statement: Any = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(UNFINISHED),
+                                              _unleased(now)).values(owner=owner, lease_until=lease_until)
+        with self.database.session() as session:
+            claimed = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            session.commit()
+        return self.get(job_id) if claimed else None
+
+    def renew(self, owner: str, job_ids: Sequence[str], lease_until: datetime) -> None:
+        """Extend ``owner``'s leases on these jobs."""
+        if job_ids:
+            self._set_lease(col(JobRow.id).in_(job_ids), owner, lease_until)
+
+    def release(self, owner: str) -> None:
+        """Give up every lease ``owner`` holds, so its unfinished jobs are taken up at once."""
+        self._set_lease(col(JobRow.status).in_(UNFINISHED), owner, None)
+
+    def _set_lease(self, which: Any, owner: str, lease_until: datetime | None) -> None:
+        statement: Any = update(JobRow).where(col(JobRow.owner) == owner, which).values(lease_until=lease_until)
+        with self.database.session() as session:
+            session.execute(statement)
+            session.commit()
 
     def prune(self, before: datetime) -> int:
         """Forget finished jobs (and their results) last changed before ``before``."""
@@ -119,3 +155,17 @@ class JobStore:
             deleted = result.rowcount
             session.commit()
         return int(deleted or 0)
+
+
+def _unleased(now: datetime) -> Any:
+    return or_(col(JobRow.lease_until).is_(None), col(JobRow.lease_until) < now)
+
+
+def add_lease_columns(session: Session) -> None:
+    """Schema 2: job leases. Databases whose job table came with schema 1 gain the two columns."""
+    connection = session.connection()
+    present = {column["name"] for column in inspect(connection).get_columns(JobRow.__tablename__)}
+    for name in ("owner", "lease_until"):
+        if name not in present:
+            column_type = JobRow.__table__.columns[name].type.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
+            connection.execute(text(f"ALTER TABLE {JobRow.__tablename__} ADD COLUMN {name} {column_type}"))

@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> Litestar:
     async def start_loading(app: Litestar) -> None:
         # Kept on the app: the event loop holds only weak references to tasks.
         app.state.loader = asyncio.create_task(server_state.load_models())
-        await server_state.job_runner.resume()
+        await server_state.job_runner.start()
 
     async def shut_down(app: Litestar) -> None:
         await server_state.job_runner.stop()

@@ -29,7 +29,7 @@ class Delivery:
 
 def retry_delay(first: float, failed_attempts: int) -> float:
     """The wait after ``failed_attempts`` failures: ``first``, doubling each time, at most 10 minutes."""
-    return min(first * 2.0 ** (failed_attempts - 1), MAX_DELAY)
+    return min(first * 2.0 ** min(failed_attempts - 1, 30), MAX_DELAY)
 
 
 async def attempt(delivery: Delivery, allowed: AllowList) -> str | None:

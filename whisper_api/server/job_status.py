@@ -19,8 +19,7 @@ from whisper_api.server.state import Server
 def public_url(url: str) -> str:
     """The callback without credentials or query (either may hold a secret of the receiver's)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _iso(moment: datetime | None) -> str | None:

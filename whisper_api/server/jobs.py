@@ -12,9 +12,11 @@ error body, so the callback always hears how its job ended. ``GET /v1/listen/job
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +42,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("whisper_api.server")
 METHODS = ("POST", "PUT")
+FULL_RETRY_SECONDS = 60
+"""Retry-After when max_jobs are pending: jobs take minutes, and their deliveries longer."""
+MIN_KEEP_SECONDS = 0.2
+UNEXPECTED = "Unexpected server error; see the server's log."
 
 
 @dataclass(frozen=True)
@@ -65,60 +71,98 @@ class JobRunner:
         self.server = server
         self.store = JobStore(server.database)
         self.root = server.settings.home / "jobs"
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.owner = uuid.uuid4().hex
+        """This server process, as a lease holder."""
+        self.lease = timedelta(seconds=server.settings.job_lease_seconds)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._receiving = 0
+        self._keeper: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        """Jobs running here, and uploads on their way to becoming jobs."""
+        return len(self._tasks) + self._receiving
 
     @asynccontextmanager
     async def job_dir(self, request_id: str) -> AsyncIterator[Path]:
         """A private folder for a new job's audio, removed again if the job is not submitted."""
         if self.pending >= self.server.settings.max_jobs:
-            raise too_many(self.server.admission.retry_after())
+            raise too_many(FULL_RETRY_SECONDS)
         folder = self.root / request_id
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         folder.mkdir(mode=0o700)
+        self._receiving += 1
         try:
             yield folder
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        finally:
+            self._receiving -= 1
 
     async def submit(self, request_id: str, key_id: str | None, query: Mapping[str, Sequence[str]],
                      audio: Spooled, callback: Callback) -> None:
         job = await asyncio.to_thread(self.store.add, request_id, key_id, json.dumps(dict(query)), str(audio.path),
-                                      audio.sha256, callback.url, callback.method)
+                                      audio.sha256, callback.url, callback.method, self.owner,
+                                      utc_now() + self.lease)
         self._start(job)
 
-    async def resume(self) -> None:
-        """Take up this server's unfinished jobs and forget finished ones past their retention."""
-        retention = timedelta(hours=self.server.settings.job_retention_hours)
-        pruned = await asyncio.to_thread(self.store.prune, utc_now() - retention)
-        jobs = await asyncio.to_thread(self.store.unfinished, str(self.root))
-        for job in jobs:
-            self._start(job)
-        if jobs or pruned:
-            logger.info("callback jobs: %d resumed, %d finished ones pruned", len(jobs), pruned)
+    async def start(self) -> None:
+        """Take up the unfinished jobs nobody holds, then keep doing so, renewing this server's leases."""
+        await self._keep_once()
+        self._keeper = asyncio.create_task(self._keep())
 
     async def stop(self) -> None:
-        """Stop every job where it stands; its state is in the database for the next start."""
-        for task in list(self._tasks):
+        """Stop every job where it stands and give up its lease, so a restarted server (or another)
+        takes it up at once; its state is in the database."""
+        tasks = [*([self._keeper] if self._keeper else []), *self._tasks.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with contextlib.suppress(WhisperApiError):
+            await asyncio.to_thread(self.store.release, self.owner)
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(max(MIN_KEEP_SECONDS, self.lease.total_seconds() / 3))
+            try:
+                await self._keep_once()
+            except WhisperApiError as exc:  # the database is away: try again next round
+                logger.error("callback jobs: %s", exc)
+
+    async def _keep_once(self) -> None:
+        now = utc_now()
+        # Only running jobs are renewed: a job whose task ended unfinished is taken up again.
+        await asyncio.to_thread(self.store.renew, self.owner, list(self._tasks), now + self.lease)
+        retention = timedelta(hours=self.server.settings.job_retention_hours)
+        pruned = await asyncio.to_thread(self.store.prune, now - retention)
+        taken = 0
+        for job in await asyncio.to_thread(self.store.claimable, self.root, now):
+            if job.id in self._tasks:
+                continue
+            claimed = await asyncio.to_thread(self.store.claim, job.id, self.owner, now + self.lease, now)
+            if claimed is not None:
+                self._start(claimed)
+                taken += 1
+        if taken or pruned:
+            logger.info("callback jobs: %d taken up, %d finished ones pruned", taken, pruned)
 
     def _start(self, job: Job) -> None:
-        task = asyncio.create_task(self._run(job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     async def _run(self, job: Job) -> None:
         try:
             if job.status in (QUEUED, RUNNING):
                 job = await self._transcribe(job)
             await self._deliver(job)
-        except WhisperApiError as exc:  # the database failed: the job stays as it was for the next start
+        except WhisperApiError as exc:  # the database failed: the lease runs out and the job is taken up again
             logger.error("callback job %s stopped: %s", job.id, exc)
+        except Exception:
+            logger.exception("callback job %s failed unexpectedly", job.id)
+            with contextlib.suppress(WhisperApiError):
+                await asyncio.to_thread(self.store.update, job.id, status=FAILED, error=UNEXPECTED)
 
     async def _transcribe(self, job: Job) -> Job:
         await asyncio.to_thread(self.store.update, job.id, status=RUNNING)
@@ -129,15 +173,17 @@ class JobRunner:
             params = parse_listen(json.loads(job.query))
             model_name = whisper_name(params.model, self.server.settings.model, self.server.models)
             transcript = await transcribe_file(self.server, audio, params, model_name, CALLBACK_JOB)
-            await self.server.record_usage(job.key_id, transcript.duration, job.id)
             result = await listen_result(self.server, transcript, params, model_name, job.id, job.sha256)
             outcome: dict[str, Any] = {"result": result.body.decode(), "result_type": result.media_type}
+            seconds = transcript.duration
         except Exception as exc:  # the callback hears of every failure, as a client would
             error = _api_error(exc, job.id)
             body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
-            outcome = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}
+            outcome, seconds = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}, 0.0
         job = await asyncio.to_thread(self.store.update, job.id, status=DELIVERING, **outcome)
         shutil.rmtree(audio.parent, ignore_errors=True)  # only once the result is safely stored
+        if seconds:  # counted once stored: a job cut short before is transcribed (and counted) again
+            await self.server.record_usage(job.key_id, seconds, job.id)
         return job
 
     async def _deliver(self, job: Job) -> None:

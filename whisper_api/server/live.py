@@ -150,11 +150,11 @@ class LiveConnection:
             for task in (receiver, watchdog, runner):
                 task.cancel()
             await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
-            await asyncio.to_thread(self.stream.close)
-            self.server.limiter.close_stream(self.caller)
+            self.server.limiter.close_stream(self.caller)  # first: nothing below may keep the key's slot
             if self.stream.duration:
                 self.server.metrics.transcribed("stream", self.stream.duration)
                 await self.server.record_usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
+            await asyncio.to_thread(self.stream.close)
 
     async def _end(self, ending: str, runner: asyncio.Task[str]) -> int:
         if ending in ("close", "idle"):
