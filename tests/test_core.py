@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +106,10 @@ def test_generated_speech_where_espeak_is_installed(transcriber: Transcriber, tm
     transcript = transcriber.transcribe(speech, FAST)
     assert transcript.segments
     assert all(0 <= word.start <= word.end <= transcript.duration for word in transcript.words())
+
+
+def test_importing_the_core_leaves_the_whisper_cpp_binding_unloaded() -> None:
+    """The binding loads with the in-process engine or the VAD, not with ``import whisper_api``."""
+    probe = "import sys, whisper_api, whisper_api.core; print('_pywhispercpp' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

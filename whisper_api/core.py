@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
-from whisper_api.gate import gate
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
@@ -112,7 +111,8 @@ class Transcriber:
 
     def _gated(self, job: EngineJob, vad_path: Path) -> EngineResult:
         """Decode only the speech the VAD finds (see gate.py); no speech, no decoding: no invented text."""
-        from whisper_api.streaming.vad import probabilities_with  # loads the whisper.cpp binding
+        from whisper_api.gate import gate  # these load the whisper.cpp binding: only when gating
+        from whisper_api.streaming.vad import probabilities_with
 
         gated = gate(job.audio, probabilities_with(vad_path, job.audio))
         if gated is None:
