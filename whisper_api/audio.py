@@ -4,14 +4,21 @@ ffmpeg writes a float WAV into a private temporary folder and numpy reads it bac
 piece, so memory holds one copy of the decoded audio, however long the recording.
 Input streams (stdin, uploads) are spooled to disk first: containers such as MP4 keep
 their index at the end and cannot be demuxed from a pipe.
+
+Input may come from anyone (server uploads), so ffmpeg reads it with a whitelist of
+self-contained demuxers: playlists and manifests (DASH, HLS, concat...) name other files and
+would make ffmpeg read them. A probe reads the header first, so audio that declares an absurd
+sample rate or a length over the limit is refused before anything is decoded.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,10 +27,23 @@ from typing import BinaryIO
 import numpy as np
 import numpy.typing as npt
 
-from whisper_api.errors import AudioDecodeError, AudioTooLongError
+from whisper_api.errors import AudioDecodeError, AudioTooLongError, TranscriptionCancelled
 
 SAMPLE_RATE = 16000
 FloatArray = npt.NDArray[np.float32]
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 2000, 384000
+"""Declared input rates outside this range are refused: below it, a few bytes claim hours of audio."""
+SAFE_DEMUXERS = ",".join((
+    # PCM, lossless and headerless formats
+    "wav", "w64", "aiff", "caf", "au", "voc", "flac", "wv", "ape", "tta", "shn", "dsf",
+    "s16le", "s32le", "f32le", "mulaw", "alaw",
+    # compressed audio
+    "mp3", "aac", "loas", "ac3", "eac3", "dts", "truehd", "mlp", "amr", "amrnb", "amrwb", "ogg", "mpc", "mpc8",
+    "gsm", "xwma",
+    # containers (mov: mp4, m4a, 3gp; matroska: webm; asf: wma, wmv); none of them opens other files
+    "mov", "matroska", "asf", "avi", "flv", "mpegts", "mpeg", "nut",
+))
+"""The demuxers ffmpeg may use: every one reads only the bytes it is given."""
 
 
 @dataclass(frozen=True)
@@ -92,21 +112,34 @@ def find_ffmpeg() -> str:
         raise AudioDecodeError("ffmpeg not found: install it (apt install ffmpeg) or imageio-ffmpeg") from exc
 
 
+@dataclass(frozen=True)
+class Probe:
+    """What an input's header declares: its container, length (None if unknown) and first audio stream's rate."""
+
+    container: str
+    duration: float | None
+    sample_rate: int
+
+
 def decode_file(
     path: Path, *, mono: bool = True, name: str | None = None, raw: RawFormat | None = None,
-    max_seconds: float | None = None,
+    max_seconds: float | None = None, cancel: threading.Event | None = None,
 ) -> DecodedAudio:
     """Decode a local file; ``name`` is how errors refer to it (default: the path); ``raw`` for headerless
-    audio. With ``max_seconds``, longer audio is an error, found without decoding more than that."""
+    audio. With ``max_seconds``, longer audio is an error, found without decoding more than that.
+    Setting ``cancel`` stops the decoding (TranscriptionCancelled)."""
     name = name or str(path)
+    if path.is_dir():
+        raise AudioDecodeError(f"{name}: is a folder, not an audio file")
     if not path.is_file():
         raise AudioDecodeError(f"{name}: no such file")
     if path.stat().st_size == 0:
         raise AudioDecodeError(f"{name}: file is empty")
+    _check_probe(probe(path, name, raw), name, max_seconds)
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"
         limit = None if max_seconds is None else max_seconds + 1.0
-        stderr = _run_ffmpeg(path, wav, mono, name, raw, limit)
+        stderr = _run_ffmpeg(path, wav, mono, name, raw, limit, cancel)
         samples = _read_float_wav(wav, name)
     if max_seconds is not None and samples.shape[0] > max_seconds * SAMPLE_RATE:
         raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
@@ -125,26 +158,84 @@ def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>")
         return decode_file(spooled, mono=mono, name=name)
 
 
-def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat | None, limit: float | None) -> str:
+def _input_options(source: Path, raw: RawFormat | None) -> list[str]:
+    # "file:" stops names like "http://x" or "concat:a|b" being read as protocols; the protocol
+    # whitelist keeps ffmpeg off the network and the format whitelist off playlists and manifests.
+    return [find_ffmpeg(), "-nostdin", "-hide_banner", *(raw.input_options() if raw else []),
+            "-protocol_whitelist", "file", "-format_whitelist", SAFE_DEMUXERS, "-i", f"file:{source.resolve()}"]
+
+
+_INPUT = re.compile(r"^Input #0, (\S+?), from ", re.MULTILINE)
+_DURATION = re.compile(r"^\s+Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.MULTILINE)
+_REFUSED = re.compile(r"^\[(\w+) @ \w+\] Format not on whitelist", re.MULTILINE)
+_AUDIO_RATE = re.compile(r"^\s+Stream #0:\d+.*?: Audio: .*?(\d+) Hz", re.MULTILINE)
+
+
+def probe(path: Path, name: str, raw: RawFormat | None = None) -> Probe:
+    """Read the input's header (ffmpeg with no output lists it and stops): container, length, rate."""
+    try:
+        result = subprocess.run([*_input_options(path, raw)], capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AudioDecodeError(f"{name}: cannot run ffmpeg: {exc}") from exc
+    report = result.stderr.decode("utf-8", errors="replace")
+    container = _INPUT.search(report)
+    refused = _REFUSED.search(report)
+    if refused is not None:
+        raise AudioDecodeError(f"{name}: {refused.group(1)} input refers to other files and is not accepted; "
+                               "send the audio itself")
+    if container is None:
+        raise AudioDecodeError(f"{name}: not a decodable audio or video file{_reason(report)}")
+    rate = _AUDIO_RATE.search(report)
+    if rate is None:
+        raise AudioDecodeError(f"{name}: no audio stream in the file")
+    duration = _DURATION.search(report)
+    seconds = None if duration is None else sum(float(part) * scale for part, scale in
+                                                   zip(duration.groups(), (3600, 60, 1), strict=True))
+    return Probe(container.group(1), seconds, int(rate.group(1)))
+
+
+def _check_probe(found: Probe, name: str, max_seconds: float | None) -> None:
+    if not MIN_SAMPLE_RATE <= found.sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(f"{name}: declares a sample rate of {found.sample_rate} Hz; "
+                               f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz are accepted")
+    if max_seconds is not None and found.duration is not None and found.duration > max_seconds + 1.0:
+        raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
+
+
+def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat | None, limit: float | None,
+                cancel: threading.Event | None) -> str:
     command = [
-        find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", *(raw.input_options() if raw else []),
-        # "file:" stops names like "http://x" or "concat:a|b" being read as protocols, and the
-        # whitelist stops playlists inside the input from reaching the network.
-        "-protocol_whitelist", "file", "-i", f"file:{source.resolve()}",
+        *_input_options(source, raw), "-loglevel", "error",
         "-vn", "-map", "0:a:0", *(["-ac", "1"] if mono else []), "-ar", str(SAMPLE_RATE),
         *(["-t", f"{limit:g}"] if limit is not None else []),
         "-c:a", "pcm_f32le", "-f", "wav", "-rf64", "auto", "-y", str(wav),
     ]
-    try:
-        result = subprocess.run(command, capture_output=True, check=False)
-    except OSError as exc:
-        raise AudioDecodeError(f"{name}: cannot run ffmpeg: {exc}") from exc
-    stderr = result.stderr.decode("utf-8", errors="replace").strip()
-    if result.returncode != 0:
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors)
+        except OSError as exc:
+            raise AudioDecodeError(f"{name}: cannot run ffmpeg: {exc}") from exc
+        returncode = _wait(process, cancel)
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", errors="replace").strip()
+    if returncode != 0:
         if "matches no streams" in stderr:
             raise AudioDecodeError(f"{name}: no audio stream in the file")
         raise AudioDecodeError(f"{name}: not a decodable audio or video file{_reason(stderr)}")
     return stderr
+
+
+def _wait(process: subprocess.Popen[bytes], cancel: threading.Event | None) -> int:
+    """ffmpeg's exit code; stopped within a tenth of a second once ``cancel`` is set."""
+    while cancel is not None:
+        try:
+            return process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            if cancel.is_set():
+                process.kill()
+                process.wait()
+                raise TranscriptionCancelled("decoding cancelled") from None
+    return process.wait()
 
 
 def _reason(stderr: str) -> str:

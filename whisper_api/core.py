@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Union
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
+from whisper_api.errors import TranscriptionCancelled
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import TranscribeOptions
@@ -83,6 +84,7 @@ class Transcriber:
         channels = audio.channels if options.multichannel else 1
         results: list[EngineResult] = []
         for channel in range(channels):
+            _stop_if_cancelled(cancel)
             job = EngineJob(
                 audio=audio.channel(channel) if options.multichannel else audio.mono(),
                 model_path=model_path,
@@ -115,6 +117,7 @@ class Transcriber:
         from whisper_api.streaming.vad import probabilities_with
 
         gated = gate(job.audio, probabilities_with(vad_path, job.audio))
+        _stop_if_cancelled(job.cancel)  # the VAD pass over a long file takes seconds
         if gated is None:
             return EngineResult((), "en" if job.options.auto_language else str(job.options.language))
         result = self.engine.transcribe(dataclasses.replace(job, audio=gated.samples))
@@ -149,6 +152,12 @@ class Transcriber:
         diarization = self.diarizer.diarize(audio, options, cancel)
         labelled = label_words(transcript, diarization.turns, diarization.speakers)
         return dataclasses.replace(labelled, warnings=(*labelled.warnings, *diarization.warnings))
+
+
+def _stop_if_cancelled(cancel: threading.Event | None) -> None:
+    """Between the steps that do not watch ``cancel`` themselves."""
+    if cancel is not None and cancel.is_set():
+        raise TranscriptionCancelled("transcription cancelled")
 
 
 def decode(source: AudioSource, *, mono: bool = True) -> DecodedAudio:

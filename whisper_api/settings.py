@@ -62,6 +62,12 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not all the machine has."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def _default_threads() -> int:
     # whisper.cpp's own default: more than 4 threads rarely helps on the CPU backend.
     return min(4, os.cpu_count() or 1)
@@ -109,6 +115,10 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: 600),
     SettingSpec("request_timeout", "Server: seconds a transcription may take before 504.", _parse_positive_int,
                 lambda _: 3600),
+    SettingSpec("body_timeout", "Server: seconds a request body may send nothing before 408 (slow clients).",
+                _parse_positive_float, lambda _: 30.0),
+    SettingSpec("max_streams", "Server: live streams open at once, all keys together, before 429; default 4 per "
+                "usable core.", _parse_positive_int, lambda _: 4 * usable_cores()),
     SettingSpec("allowed_hosts", "Server: host names or CIDR ranges that url sources may reach although "
                 "private (comma-separated).", str, lambda _: ""),
     SettingSpec("max_jobs", "Server: callback jobs that may be pending at once before 429.", _parse_positive_int,
@@ -151,6 +161,8 @@ class Settings:
     max_upload_mb: int
     max_audio_minutes: int
     request_timeout: int
+    body_timeout: float
+    max_streams: int
     allowed_hosts: str
     max_jobs: int
     callback_attempts: int

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from whisper_api.models.catalogue import catalogue_model
 from whisper_api.models.ggml import read_header
-from whisper_api.models.store import ModelStore
+from whisper_api.models.store import ModelStore, display_name
 
 _NAMESPACE = uuid.UUID("6f1bd0c9-2a8e-4d5e-9a47-5cf8d7a1e2b3")
 
@@ -28,4 +28,4 @@ def record(name: str, store: ModelStore) -> ModelRecord:
     entry = catalogue_model(name)
     version = entry.sha256[:12] if entry else f"local-{path.stat().st_size}"
     model_uuid = str(uuid.uuid5(_NAMESPACE, f"{name}:{version}"))
-    return ModelRecord(name, path, model_uuid, version, read_header(path).multilingual)
+    return ModelRecord(display_name(name), path, model_uuid, version, read_header(path).multilingual)

@@ -31,6 +31,14 @@ def looks_like_path(spec: str) -> bool:
     return spec.endswith(FILE_SUFFIX) or "/" in spec or "\\" in spec or spec.startswith(("~", "."))
 
 
+def display_name(spec: str) -> str:
+    """How a model is named to others: a path becomes its file's name without ``ggml-`` and ``.bin``, so
+    no server path reaches a response."""
+    if not looks_like_path(spec):
+        return spec
+    return Path(spec).name.removeprefix(FILE_PREFIX).removesuffix(FILE_SUFFIX)
+
+
 class ModelStore:
     """The models folder: catalogue models as ``ggml-<name>.bin``, plus any other ``ggml-*.bin``."""
 

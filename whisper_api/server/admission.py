@@ -4,8 +4,9 @@ Waiters are served by priority, then in arrival order: a live stream's final res
 its interim results, then batch requests, then callback jobs (nobody is waiting on the line for
 those), so a queue of uploads never holds up live audio for more than the job already running.
 Only batch requests count against the queue limit; a batch request
-beyond it gets 429 with a Retry-After from the backlog (jobs ahead divided by the workers,
-times the recent mean job time), so clients back off by about the right amount.
+beyond it gets 429 with a Retry-After of about when the next place in the queue frees (the recent
+mean job time divided by the workers, as one finished job frees one place), at most a minute:
+the SDKs cap their wait there, and a client told to come back in 20 minutes just gives up.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Generic, TypeVar
 Worker = TypeVar("Worker")
 INITIAL_JOB_SECONDS = 10.0
 SMOOTHING = 0.2
+MAX_RETRY_AFTER = 60
 LIVE_FINAL, LIVE_INTERIM, BATCH, CALLBACK_JOB = 0, 1, 2, 3
 
 
@@ -49,8 +51,7 @@ class Admission(Generic[Worker]):
         self.mean_job_seconds = INITIAL_JOB_SECONDS
 
     def retry_after(self) -> int:
-        ahead = self.waiting + self.running
-        return max(1, math.ceil(ahead / self.workers * self.mean_job_seconds))
+        return min(MAX_RETRY_AFTER, max(1, math.ceil(self.mean_job_seconds / self.workers)))
 
     @asynccontextmanager
     async def worker(self, priority: int = BATCH) -> AsyncIterator[Worker]:

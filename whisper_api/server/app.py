@@ -11,13 +11,15 @@ from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp
 
 from whisper_api import __version__
 from whisper_api.errors import WhisperApiError
-from whisper_api.server.errors import ApiError, from_core
+from whisper_api.server.body import body_limits
+from whisper_api.server.errors import ApiError, ClientGone, from_core
 from whisper_api.server.job_status import get_job
 from whisper_api.server.listen import listen
 from whisper_api.server.live import live_listen
@@ -35,7 +37,6 @@ from whisper_api.server.projects import (
 )
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import ServerState
-from whisper_api.server.transcribe import ClientGone
 from whisper_api.settings import Settings
 
 access_log = logging.getLogger("whisper_api.server.access")
@@ -120,7 +121,8 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},
-        middleware=[access_logger],
+        middleware=[access_logger, DefineMiddleware(body_limits, max_bytes=server_state.max_bytes,
+                                                    idle_seconds=settings.body_timeout)],
         on_startup=[start_loading],
         on_shutdown=[shut_down],
         state=State({"server": server_state}),

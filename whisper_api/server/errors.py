@@ -19,6 +19,14 @@ NO_MODEL = "Bad Request: No such model/language/tier combination found."
 BAD_JSON = "Content-type was application/json, but we could not process the JSON payload."
 
 
+CLOSE_CONNECTION = {"Connection": "close"}
+"""On a refusal whose request body is not read to its end: the server closes instead of reading the rest."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was answered."""
+
+
 class ApiError(Exception):
     def __init__(self, status: int, err_code: str, err_msg: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(err_msg)
@@ -26,6 +34,11 @@ class ApiError(Exception):
         self.err_code = err_code
         self.err_msg = err_msg
         self.headers = headers or {}
+
+
+def header_text(text: str, limit: int = 200) -> str:
+    """Text fit for a header value: printable ASCII only (no CR/LF, whatever a request put in it), cut short."""
+    return "".join(char if " " <= char <= "~" else "?" for char in text[:limit])
 
 
 def bad_request(message: str) -> ApiError:

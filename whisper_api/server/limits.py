@@ -2,7 +2,8 @@
 
 Request rates use the ``limits`` library's moving window, kept in memory by default or in a
 store several servers share (``WHISPER_API_RATE_LIMIT_STORAGE``, e.g. ``redis://``). Live
-streams are counted in this process. The quota compares the audio already recorded for the
+streams are counted in this process, per key and all together (``max_streams``, so idle streams
+cannot pile up ffmpeg processes without end). The quota compares the audio already recorded for the
 key in the current UTC day or month with its allowance; a request that starts under it runs
 to its end, so a key can pass its quota by at most the requests it had running.
 Every refusal is 429 with a Retry-After: when the window frees a slot, or the next period.
@@ -34,13 +35,15 @@ def limit_reached(retry_after: float, what: str) -> ApiError:
 
 
 class KeyLimiter:
-    def __init__(self, storage_uri: str, store: KeyStore | None) -> None:
+    def __init__(self, storage_uri: str, store: KeyStore | None, max_streams: int) -> None:
         try:
             storage = storage_from_string(storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}")
         except Exception as exc:  # the library raises ConfigurationError or a driver's ImportError
             raise SettingsError(f"rate_limit_storage: {exc}") from None
         self._window = MovingWindowRateLimiter(storage)
         self._streams: Counter[str] = Counter()
+        self.open_streams = 0
+        self.max_streams = max_streams
         self.store = store
 
     async def admit(self, caller: Caller) -> None:
@@ -67,15 +70,20 @@ class KeyLimiter:
             raise limit_reached(stats.reset_time - time.time(), what)
 
     def open_stream(self, caller: Caller) -> None:
-        """Take one of the key's live-stream slots, or refuse with 429; close_stream gives it back."""
+        """Take one of the server's and the key's live-stream slots, or refuse with 429; close_stream
+        gives them back."""
+        if self.open_streams >= self.max_streams:
+            raise ApiError(429, "TOO_MANY_REQUESTS", f"Too many requests: this server's limit of {self.max_streams} "
+                           "live streams is reached.", {"Retry-After": str(STREAM_RETRY_SECONDS)})
         key_id, allowed = caller.key_id, caller.limits.concurrent_streams
-        if key_id is None:
-            return
-        if allowed is not None and self._streams[key_id] >= allowed:
+        if key_id is not None and allowed is not None and self._streams[key_id] >= allowed:
             raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
-        self._streams[key_id] += 1
+        self.open_streams += 1
+        if key_id is not None:
+            self._streams[key_id] += 1
 
     def close_stream(self, caller: Caller) -> None:
+        self.open_streams -= 1
         if caller.key_id is not None:
             self._streams[caller.key_id] -= 1
             if not self._streams[caller.key_id]:

@@ -21,7 +21,7 @@ from whisper_api.server.jobs import callback_of
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import parse_listen
 from whisper_api.server.requests import request_id
-from whisper_api.server.results import listen_result
+from whisper_api.server.results import listen_result, response_media_type
 from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.state import Server, ServerState
 from whisper_api.server.transcribe import transcribe_spooled
@@ -50,7 +50,7 @@ async def listen(request: Request[Any, Any, Any], server: Server) -> Response[An
     headers = {"dg-request-id": rid}
     if result.filename:
         headers["content-disposition"] = f'inline; filename="{result.filename}"'
-    return Response(result.body, media_type=result.media_type, headers=headers)
+    return Response(result.body, media_type=response_media_type(result.media_type), headers=headers)
 
 
 async def _receive(request: Request[Any, Any, Any], dest: Path, server: ServerState) -> Spooled:

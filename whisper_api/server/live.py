@@ -29,7 +29,7 @@ from whisper_api.formats.deepgram_live import closing_metadata, error_message, e
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
 from whisper_api.server.auth import Caller, websocket_credentials
-from whisper_api.server.errors import ApiError, from_core
+from whisper_api.server.errors import ApiError, from_core, header_text
 from whisper_api.server.metrics import StreamTimer
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import StreamRequest, parse_stream
@@ -50,6 +50,8 @@ NET_0001 = "NET-0001: no audio data or text message received within the timeout 
 DATA_0000 = "DATA-0000: the payload cannot be decoded as audio."
 OVERLOADED = "OVERLOADED: transcription fell too far behind the audio; the server is too busy."
 SERVER_ERROR = "NET-0000: the server failed to transcribe the stream."
+MAX_ECHO = 256
+"""Characters of a client's faulty message echoed back in the error: enough to recognise it."""
 CLOSE_NORMAL, CLOSE_POLICY, CLOSE_ERROR, CLOSE_TRY_LATER = 1000, 1008, 1011, 1013
 logger = logging.getLogger("whisper_api.server")
 access_log = logging.getLogger("whisper_api.server.access")
@@ -117,7 +119,7 @@ async def _deny(socket: WebSocket[Any, Any, Any], request_id: str, error: ApiErr
         return
     body = json.dumps({"err_code": error.err_code, "err_msg": error.err_msg, "request_id": request_id}).encode()
     headers = [(b"content-type", b"application/json"), (b"dg-request-id", request_id.encode()),
-               (b"dg-error", error.err_msg.encode("latin-1", "replace")),
+               (b"dg-error", header_text(error.err_msg).encode()),
                *((name.lower().encode(), value.encode("latin-1")) for name, value in error.headers.items())]
     await socket.send({"type": "websocket.http.response.start", "status": error.status, "headers": headers})
     await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
@@ -215,7 +217,7 @@ class LiveConnection:
         try:
             message = json.loads(text)
         except ValueError:
-            await self._send(error_message("SchemaError", "The message is not valid JSON.", text))
+            await self._send(error_message("SchemaError", "The message is not valid JSON.", text[:MAX_ECHO]))
             return None
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "KeepAlive":
@@ -230,7 +232,8 @@ class LiveConnection:
                               "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
                               "description": "Key terms are set when the stream opens (keyterm=...)."})
             return None
-        await self._send(error_message("SchemaError", f"Unknown message type: {kind!r}.", text))
+        await self._send(error_message("SchemaError", f"Unknown message type: {str(kind)[:MAX_ECHO]!r}.",
+                                       text[:MAX_ECHO]))
         return None
 
     async def _watch(self) -> str:

@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from prometheus_client import generate_latest
 
 from whisper_api.models.identity import ModelRecord
+from whisper_api.models.store import display_name
 from whisper_api.server.errors import ApiError
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import Server
@@ -86,7 +87,8 @@ async def readyz(server: Server) -> Response[dict[str, Any]]:
             await asyncio.to_thread(server.store.list)
         except Exception:  # any database failure means not ready
             problems.append("database: unavailable (see the server log)")
-    body: dict[str, Any] = {"status": "ready" if not problems else "not ready", "model": server.settings.model}
+    body: dict[str, Any] = {"status": "ready" if not problems else "not ready",
+                            "model": display_name(server.settings.model)}
     if problems:
         body["problems"] = problems
     return Response(body, status_code=200 if not problems else 503)

@@ -8,6 +8,8 @@ that model when it is installed.
 
 from __future__ import annotations
 
+import re
+
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import ModelStore, catalogue_model
 from whisper_api.models.store import looks_like_path
@@ -15,6 +17,8 @@ from whisper_api.server.errors import NO_MODEL, bad_request
 
 DEEPGRAM_FAMILIES = ("nova-3", "nova-2", "nova", "enhanced", "base", "general", "meeting", "phonecall", "finance",
                      "conversationalai", "voicemail", "video", "medical", "drivethru", "automotive", "custom")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+"""What a model name in a request may look like: checked before any look-up touches the file system."""
 DEEPGRAM_WHISPER = {"large": "large-v3"}
 """Deepgram's hosted ``whisper-<size>`` names whose size is not a whisper.cpp model name."""
 
@@ -24,8 +28,8 @@ def whisper_name(requested: str | None, default: str, store: ModelStore) -> str:
     if not requested:
         return default
     name = requested.strip()
-    if looks_like_path(name.removeprefix("whisper-")):  # a request names models, never files
-        raise bad_request(NO_MODEL)
+    if not MODEL_NAME.fullmatch(name) or looks_like_path(name.removeprefix("whisper-")):  # names, never files
+        raise bad_request(f"{NO_MODEL} (a model name is at most 100 letters, digits and . _ + -)")
     if name.lower().startswith("whisper-"):
         size = name[len("whisper-"):]
         return _installed(DEEPGRAM_WHISPER.get(size, size), store)

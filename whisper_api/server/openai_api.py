@@ -29,6 +29,7 @@ from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.models import whisper_name
 from whisper_api.server.params import ListenRequest
 from whisper_api.server.requests import request_id
+from whisper_api.server.results import UTF8, response_media_type
 from whisper_api.server.state import Server
 from whisper_api.server.transcribe import transcribe_spooled
 from whisper_api.transcript import Transcript
@@ -123,7 +124,7 @@ def _render(transcript: Transcript, response_format: str, task: str, granulariti
     if response_format == "verbose_json":
         return Response(verbose_json(transcript, task, "word" in granularities))
     formatter = {"text": lambda t: t.text + "\n", "srt": to_srt, "vtt": to_vtt}[response_format]
-    return Response(formatter(transcript), media_type=f"{TEXT_TYPES[response_format]}; charset=utf-8")
+    return Response(formatter(transcript), media_type=response_media_type(TEXT_TYPES[response_format] + UTF8))
 
 
 async def _handle(request: Request[Any, Any, Any], server: Server, form: dict[str, Any], task: str) -> Response[Any]:

@@ -9,6 +9,7 @@ from importlib.resources import files
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
+from whisper_api.server.results import UTF8, response_media_type
 from whisper_api.server.state import Server
 
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -30,11 +31,11 @@ def _asset(name: str) -> str:
 async def page(server: Server) -> Response[str]:
     """The page; with --no-auth it hides the key field."""
     html = _asset("index.html").replace("{{auth}}", "none" if server.settings.no_auth else "key")
-    return Response(html, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+    return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
 
 
 @get("/static/{name:str}", include_in_schema=False)
 async def asset(name: str) -> Response[str]:
     if name not in ASSETS:
         raise NotFoundException(f"no asset {name}")
-    return Response(_asset(name), media_type=f"{ASSETS[name]}; charset=utf-8", headers=SECURITY_HEADERS)
+    return Response(_asset(name), media_type=response_media_type(ASSETS[name] + UTF8), headers=SECURITY_HEADERS)

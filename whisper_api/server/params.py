@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from whisper_api.audio import RawFormat
+from whisper_api.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, RawFormat
 from whisper_api.diarize.options import MODES, DiarizeOptions, SpeakerCount
 from whisper_api.errors import InvalidOptionError
 from whisper_api.formats.deepgram import DeepgramOptions
@@ -188,9 +188,11 @@ def _raw_format(query: Query) -> RawFormat | None:
     return RawFormat(RAW_SAMPLE_FORMATS[encoding], rate, channels)
 
 
-def _check_limits(rate: int, channels: int) -> None:
-    if rate > 384000 or channels > 32:
-        raise _invalid("sample_rate and channels", "at most 384000 and 32")
+def _check_limits(rate: int | None, channels: int) -> None:
+    if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise _invalid("sample_rate", f"from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}")
+    if channels > 32:
+        raise _invalid("channels", "at most 32")
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,7 @@ def parse_stream(query: Query) -> StreamRequest:
         raise _invalid("encoding", f"one of {', '.join([*PCM_ENCODINGS, *FFMPEG_ENCODINGS])}, or left out")
     rate = int(_number(query, "sample_rate", 16000, int)) if _last(query, "sample_rate") is not None else None
     channels = int(_number(query, "channels", 1, int))
-    _check_limits(rate or 0, channels)
+    _check_limits(rate, channels)
     options = StreamOptions(
         transcribe=listen.transcribe, interim_results=_bool(query, "interim_results"),
         endpointing=_milliseconds(query, "endpointing", DEEPGRAM_ENDPOINTING),

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from whisper_api.server.state import ServerState
 
 JSON_TYPE = "application/json"
+UTF8 = "; charset=utf-8"
+
+
+def response_media_type(media_type: str) -> str:
+    """A media type to hand Litestar, which adds the charset to text/* types itself (never twice)."""
+    return media_type.removesuffix(UTF8) if media_type.startswith("text/") else media_type
 
 
 @dataclass(frozen=True)
@@ -43,5 +49,5 @@ def _caption(transcript: Transcript, caption_format: str) -> ListenResult:
     """The same formatters as the CLI's."""
     formatter = {"srt": to_srt, "vtt": to_vtt, "text": to_text}[caption_format]
     suffix = "txt" if caption_format == "text" else caption_format
-    return ListenResult(formatter(transcript).encode(), f"{CAPTION_FORMATS[caption_format]}; charset=utf-8",
+    return ListenResult(formatter(transcript).encode(), CAPTION_FORMATS[caption_format] + UTF8,
                         f"transcript.{suffix}")

@@ -60,7 +60,7 @@ class ServerState:
         return cls(settings, database, store, Authenticator(store, load_secret(settings.home)),
                    Admission(transcribers, settings.queue_size, metrics.waited), transcribers,
                    ModelStore(settings.models_dir), AllowList.parse(settings.allowed_hosts),
-                   KeyLimiter(settings.rate_limit_storage, store), metrics,
+                   KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics,
                    ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe"))
 
     @property

@@ -22,4 +22,6 @@ async def run_stoppable(executor: Executor, job: Callable[[threading.Event], Res
     except asyncio.CancelledError:
         stop.set()
         await asyncio.wait({work})
+        if not work.cancelled():
+            work.exception()  # retrieved, so a cancelled job's error is not logged as never retrieved
         raise

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from litestar import Request
 from whisper_api.audio import decode_file
 from whisper_api.core import Transcriber
 from whisper_api.server.admission import BATCH, CALLBACK_JOB, Overloaded
-from whisper_api.server.errors import ApiError, too_many
+from whisper_api.server.errors import ApiError, ClientGone, too_many
 from whisper_api.server.params import ListenRequest
 from whisper_api.server.stoppable import run_stoppable
 from whisper_api.transcript import Transcript
@@ -28,25 +28,31 @@ from whisper_api.transcript import Transcript
 if TYPE_CHECKING:
     from whisper_api.server.state import ServerState
 
-Watcher = Callable[[], Awaitable[None]]
-"""Returns when the work is no longer wanted (the client went away)."""
-
-
-class ClientGone(Exception):
-    """The client disconnected before its transcription finished."""
-
-
 async def transcribe_spooled(request: Request[Any, Any, Any], server: ServerState, source: Path,
                              params: ListenRequest, model_name: str) -> Transcript:
-    """Transcribe for a waiting HTTP client, stopping if it disconnects."""
-    return await transcribe_file(server, source, params, model_name, BATCH, lambda: _disconnected(request))
+    """Transcribe for a waiting HTTP client. If it disconnects, the work stops wherever it is: a request
+    still waiting for a worker leaves the queue at once, a running one stops within a token."""
+    work = asyncio.ensure_future(transcribe_file(server, source, params, model_name, BATCH))
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            return work.result()
+        raise ClientGone
+    finally:
+        gone.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.shield(asyncio.wait({work}))  # the worker is held until the engine let go
+        if not work.cancelled():
+            work.exception()  # retrieved: a stopped job's error is no news to anyone
 
 
 async def transcribe_file(server: ServerState, source: Path, params: ListenRequest, model_name: str,
-                          priority: int = BATCH, abandoned: Watcher | None = None) -> Transcript:
+                          priority: int = BATCH) -> Transcript:
     def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
         audio = decode_file(source, mono=not params.transcribe.keeps_channels, name="the request's audio",
-                            raw=params.raw, max_seconds=server.settings.max_audio_minutes * 60)
+                            raw=params.raw, max_seconds=server.settings.max_audio_minutes * 60, cancel=cancel)
         options = dataclasses.replace(params.transcribe, model=model_name)
         return transcriber.transcribe(audio, options, cancel=cancel)
 
@@ -56,7 +62,7 @@ async def transcribe_file(server: ServerState, source: Path, params: ListenReque
     try:
         async with server.admission.worker(priority) as transcriber:
             started = time.monotonic()
-            transcript = await _run_cancellable(server, lambda cancel: job(transcriber, cancel), abandoned)
+            transcript = await _run_within_timeout(server, lambda cancel: job(transcriber, cancel))
     except Overloaded as exc:
         raise too_many(exc.retry_after) from None
     kind = "callback" if priority == CALLBACK_JOB else "rest"
@@ -64,27 +70,14 @@ async def transcribe_file(server: ServerState, source: Path, params: ListenReque
     return transcript
 
 
-async def _run_cancellable(server: ServerState, job: Callable[[threading.Event], Transcript],
-                           abandoned: Watcher | None) -> Transcript:
-    """Run ``job`` on a transcription thread; stop it when ``abandoned`` returns, the timeout
-    passes or this coroutine is cancelled, and hold the worker until it has stopped."""
+async def _run_within_timeout(server: ServerState, job: Callable[[threading.Event], Transcript]) -> Transcript:
+    """Run ``job`` on a transcription thread; stop it when the timeout passes or this coroutine is
+    cancelled, and hold the worker until it has stopped."""
     timeout = server.settings.request_timeout
-    work = asyncio.ensure_future(run_stoppable(server.engine_threads, job))
-    gone = asyncio.ensure_future(abandoned()) if abandoned else None
     try:
-        done, _ = await asyncio.wait({work} | ({gone} if gone else set()), timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
-            return work.result()
-        if gone in done:
-            raise ClientGone
-        raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.")
-    finally:
-        if gone:
-            gone.cancel()
-        if not work.done():
-            work.cancel()
-            await asyncio.shield(asyncio.wait({work}))  # the engine stops within a token
+        return await asyncio.wait_for(run_stoppable(server.engine_threads, job), timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {timeout:g} s.") from None
 
 
 async def _disconnected(request: Request[Any, Any, Any]) -> None:

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from whisper_api.audio import SAMPLE_RATE, FloatArray, find_ffmpeg
+from whisper_api.audio import SAFE_DEMUXERS, SAMPLE_RATE, FloatArray, find_ffmpeg
 from whisper_api.errors import AudioDecodeError, InvalidOptionError
 from whisper_api.streaming.resample import Resampler
 
@@ -121,7 +121,8 @@ class FfmpegDecoder:
         command = [
             find_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin",
             "-probesize", "32768", "-analyzeduration", "0",
-            *(["-f", demuxer] if demuxer else []), "-protocol_whitelist", "pipe", "-i", "pipe:0",
+            *(["-f", demuxer] if demuxer else []), "-protocol_whitelist", "pipe", "-format_whitelist", SAFE_DEMUXERS,
+            "-i", "pipe:0",
             "-vn", "-map", "0:a:0", *(["-ac", "1"] if mono else []), "-ar", str(SAMPLE_RATE),
             "-c:a", "pcm_f32le", "-f", "wav", "-flush_packets", "1", "pipe:1",
         ]
