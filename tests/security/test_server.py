@@ -22,7 +22,7 @@ import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.security.corpus import CANARY_SECONDS, canary, playlists, wav_declaring
-from tests.support.audio_files import ffmpeg, speechlike, write_wav
+from tests.support.audio_files import long_silence, speechlike, write_wav
 from tests.support.http_server import ServedFiles, serve
 from tests.support.server import RunningServer, run_server
 from whisper_api.keys import KeyStore
@@ -214,9 +214,7 @@ def test_an_upload_abandoned_halfway_is_a_499_not_a_server_error(target: Target)
 @pytest.fixture(scope="module")
 def hour_of_silence(target: Target) -> bytes:
     """An hour of audio in 0.7 MB: a job that holds the worker for minutes."""
-    path = target.folder / "hour.flac"
-    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3600", "-c:a", "flac", str(path))
-    return path.read_bytes()
+    return long_silence(target.folder / "hour.flac").read_bytes()
 
 
 def hold_the_worker(target: Target, audio: bytes) -> socket.socket:

@@ -42,6 +42,12 @@ def convert(source: Path, target: Path, *extra: str) -> Path:
     return target
 
 
+def long_silence(path: Path, seconds: float = 3600.0) -> Path:
+    """Digital silence as FLAC: an hour in 0.7 MB, a job that holds a worker for minutes on any machine."""
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", f"{seconds:g}", "-c:a", "flac", str(path))
+    return path
+
+
 def espeak(text: str, target: Path, voice: str = "en") -> Path | None:
     """Speech from espeak-ng when it is installed, else None."""
     if shutil.which("espeak-ng") is None:

@@ -61,7 +61,7 @@ def _core_error(request: Request[Any, Any, Any], exc: WhisperApiError) -> Respon
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, str]]:
     codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
     code = codes.get(exc.status_code, "Bad Request" if exc.status_code == 400 else "ERROR")
-    return _render(request, ApiError(exc.status_code, code, str(exc.detail)))
+    return _render(request, ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
 
 
 def _client_gone(request: Request[Any, Any, Any], exc: ClientGone) -> Response[dict[str, str]]:
@@ -102,6 +102,21 @@ def access_logger(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def allow_every_method(app: Litestar) -> None:
+    """Answer OPTIONS with every method of the path. Litestar's own answer lists only the methods of the
+    first handler registered for a path (GET alone for GET + POST), so clients and checkers are misled."""
+    methods = {route.path_format: ", ".join(sorted(route.methods)) for route in app.routes}
+
+    async def before_send(message: Any, scope: Any) -> None:
+        if message["type"] == "http.response.start" and scope.get("method") == "OPTIONS":
+            allow = methods.get(scope.get("path_template", ""))
+            if allow is not None:
+                message["headers"] = [(name, value) for name, value in message.get("headers", [])
+                                      if name.lower() != b"allow"] + [(b"allow", allow.encode())]
+
+    app.before_send.append(before_send)
+
+
 def create_app(settings: Settings) -> Litestar:
     server_state = ServerState.create(settings)
 
@@ -114,7 +129,7 @@ def create_app(settings: Settings) -> Litestar:
         await server_state.job_runner.stop()
         await asyncio.to_thread(server_state.close)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
                         get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
                         translations, get_job, get_usage, metrics],
@@ -130,3 +145,5 @@ def create_app(settings: Settings) -> Litestar:
         openapi_config=OpenAPIConfig(title="whisper-api", version=__version__, path="/schema",
                                      render_plugins=[JsonRenderPlugin()]),
     )
+    allow_every_method(app)
+    return app

@@ -12,6 +12,7 @@ from litestar import Request, get
 
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, Job, JobNotFoundError
 from whisper_api.server.errors import ApiError
+from whisper_api.server.openapi import AUTHENTICATED, errors
 from whisper_api.server.results import JSON_TYPE
 from whisper_api.server.state import Server
 
@@ -37,7 +38,7 @@ def job_json(job: Job) -> dict[str, Any]:
             "result": result if job.status in (DELIVERING, DONE, FAILED) else None}
 
 
-@get("/v1/listen/jobs/{job_id:str}")
+@get("/v1/listen/jobs/{job_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
 async def get_job(request: Request[Any, Any, Any], server: Server, job_id: str) -> dict[str, Any]:
     """A callback job's state, for clients that poll; a key sees its own jobs, an admin key all."""
     caller = await server.auth.caller(request.headers.get("authorization"), "listen")

@@ -19,6 +19,7 @@ from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request
 from whisper_api.server.fetch import fetch_url
 from whisper_api.server.jobs import callback_of
 from whisper_api.server.models import whisper_name
+from whisper_api.server.openapi import TRANSCRIBING, ListenOperation, errors
 from whisper_api.server.params import parse_listen
 from whisper_api.server.requests import request_id
 from whisper_api.server.results import listen_result, response_media_type
@@ -29,7 +30,8 @@ from whisper_api.server.transcribe import transcribe_spooled
 MAX_JSON_BYTES = 64 * 1024
 
 
-@post("/v1/listen", request_max_body_size=None, status_code=200)
+@post("/v1/listen", request_max_body_size=None, status_code=200, operation_class=ListenOperation,
+      responses=errors(*TRANSCRIBING))
 async def listen(request: Request[Any, Any, Any], server: Server) -> Response[Any]:
     rid = request_id(request)
     caller = await server.listener(request.headers.get("authorization"))

@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 from whisper_api.models.identity import ModelRecord
 from whisper_api.models.store import display_name
 from whisper_api.server.errors import ApiError
+from whisper_api.server.openapi import AUTHENTICATED, NOT_READY, GrantOperation, errors
 from whisper_api.server.requests import request_id
 from whisper_api.server.state import Server
 
@@ -19,7 +20,8 @@ from whisper_api.server.state import Server
 METRICS_TYPE = "text/plain; version=0.0.4"
 
 
-@post("/v1/auth/grant", status_code=200)
+@post("/v1/auth/grant", status_code=200, operation_class=GrantOperation,
+      responses=errors(*AUTHENTICATED, 400, 408, 413))
 async def grant(request: Request[Any, Any, Any], server: Server) -> Response[dict[str, object]]:
     """A short-lived token (JWT) for listening, as ``Authorization: Bearer <token>``."""
     caller = await server.auth.caller(request.headers.get("authorization"), "listen", allow_temporary=False)
@@ -28,7 +30,9 @@ async def grant(request: Request[Any, Any, Any], server: Server) -> Response[dic
         body = json.loads(raw) if raw.strip() else {}
     except (ValueError, RecursionError):
         raise ApiError(400, "Bad Request", "Bad Request: the body must be JSON.") from None
-    ttl = body.get("ttl_seconds") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        raise ApiError(400, "Bad Request", "Bad Request: the body must be a JSON object.")
+    ttl = body.get("ttl_seconds")
     return Response(server.auth.grant(caller, ttl), headers={"dg-request-id": request_id(request)})
 
 
@@ -51,7 +55,7 @@ def _installed(server: Server) -> list[ModelRecord]:
             if entry.catalogue is None or entry.catalogue.kind == "whisper"]
 
 
-@get("/v1/models")
+@get("/v1/models", responses=errors(*AUTHENTICATED))
 async def list_models(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
     """Installed Whisper models in Deepgram's shape (``stt``; no ``tts``)."""
     await server.auth.caller(request.headers.get("authorization"), "listen")
@@ -59,7 +63,7 @@ async def list_models(request: Request[Any, Any, Any], server: Server) -> dict[s
     return {"stt": [_model_json(model) for model in models], "tts": []}
 
 
-@get("/v1/models/{model_id:str}")
+@get("/v1/models/{model_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
 async def get_model(request: Request[Any, Any, Any], server: Server, model_id: str) -> dict[str, Any]:
     await server.auth.caller(request.headers.get("authorization"), "listen")
     for model in await asyncio.to_thread(_installed, server):
@@ -74,7 +78,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", responses=NOT_READY)
 async def readyz(server: Server) -> Response[dict[str, Any]]:
     """The default model is loaded and the key database answers."""
     problems = []  # no exception text here: /readyz needs no key, so it must not describe the machine

@@ -27,6 +27,7 @@ from whisper_api.formats.webvtt import to_vtt
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.models import whisper_name
+from whisper_api.server.openapi import TRANSCRIBING, OpenAIError, OpenAIOperation, errors
 from whisper_api.server.params import ListenRequest
 from whisper_api.server.requests import request_id
 from whisper_api.server.results import UTF8, response_media_type
@@ -60,7 +61,9 @@ def _api_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         response.headers.update(exc.headers)
         return response
     if isinstance(exc, HTTPException):
-        return _error(exc.status_code, str(exc.detail), "invalid_request_error")
+        response = _error(exc.status_code, str(exc.detail), "invalid_request_error")
+        response.headers.update(exc.headers or {})
+        return response
     logger.exception("unexpected error in %s %s", request.method, request.url.path)
     return _error(500, "Unexpected server error.", "server_error")
 
@@ -148,19 +151,21 @@ async def _handle(request: Request[Any, Any, Any], server: Server, form: dict[st
     return _render(transcript, response_format, task, granularities)
 
 
+OPENAI_RESPONSES = errors(*TRANSCRIBING, body=OpenAIError)
+
 # Every error type the app maps to Deepgram's shape, mapped to OpenAI's here instead.
 OPENAI_ERRORS: dict[int | type[Exception], ExceptionHandler[Any]] = dict.fromkeys(
     (ApiError, WhisperApiError, HTTPException, Exception), _api_error)
 
 
 @post("/v1/audio/transcriptions", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS)
+      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES)
 async def transcriptions(request: Request[Any, Any, Any], server: Server, data: Form) -> Response[Any]:
     return await _handle(request, server, data, "transcribe")
 
 
 @post("/v1/audio/translations", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS)
+      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES)
 async def translations(request: Request[Any, Any, Any], server: Server, data: Form) -> Response[Any]:
     return await _handle(request, server, data, "translate")
 

@@ -19,6 +19,7 @@ from litestar import Request, delete, get, post
 from whisper_api.errors import WhisperApiError
 from whisper_api.keys import ApiKey, DayUsage, KeyStore, parse_expiry, utc_now
 from whisper_api.server.errors import ApiError, bad_request
+from whisper_api.server.openapi import MANAGING, CreateKeyOperation, UsageOperation, errors
 from whisper_api.server.state import Server
 
 PROJECT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "whisper-api:project"))
@@ -46,19 +47,19 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
             "expiration_date": _iso(key.expires_at), "tags": []}
 
 
-@get("/v1/projects")
+@get("/v1/projects", responses=errors(*MANAGING))
 async def list_projects(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
     await _admin_store(request, server)
     return {"projects": [{"project_id": PROJECT_ID, "name": PROJECT_NAME}]}
 
 
-@get("/v1/projects/{project_id:str}")
+@get("/v1/projects/{project_id:str}", responses=errors(*MANAGING))
 async def get_project(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     await _admin_store(request, server, project_id)
     return {"project_id": PROJECT_ID, "name": PROJECT_NAME, "mip_opt_out": True}
 
 
-@get("/v1/projects/{project_id:str}/keys")
+@get("/v1/projects/{project_id:str}/keys", responses=errors(*MANAGING))
 async def list_keys(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     store = await _admin_store(request, server, project_id)
     status = request.query_params.get("status")
@@ -69,7 +70,8 @@ async def list_keys(request: Request[Any, Any, Any], server: Server, project_id:
     return {"api_keys": [{"member": MEMBER, "api_key": _key_json(key)} for key in keys]}
 
 
-@post("/v1/projects/{project_id:str}/keys", status_code=200)
+@post("/v1/projects/{project_id:str}/keys", status_code=200, responses=errors(*MANAGING, 408, 413),
+      operation_class=CreateKeyOperation)
 async def create_key(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     store = await _admin_store(request, server, project_id)
     try:
@@ -102,14 +104,14 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
     return None
 
 
-@get("/v1/projects/{project_id:str}/keys/{key_id:str}")
+@get("/v1/projects/{project_id:str}/keys/{key_id:str}", responses=errors(*MANAGING))
 async def get_key(request: Request[Any, Any, Any], server: Server, project_id: str, key_id: str) -> dict[str, Any]:
     store = await _admin_store(request, server, project_id)
     key = await _found(store, key_id)
     return {"item": {"member": {**MEMBER, "first_name": "", "last_name": "", "api_key": _key_json(key)}}}
 
 
-@delete("/v1/projects/{project_id:str}/keys/{key_id:str}", status_code=200)
+@delete("/v1/projects/{project_id:str}/keys/{key_id:str}", status_code=200, responses=errors(*MANAGING))
 async def delete_key(request: Request[Any, Any, Any], server: Server, project_id: str, key_id: str) -> dict[str, str]:
     store = await _admin_store(request, server, project_id)
     await _found(store, key_id)
@@ -124,7 +126,7 @@ async def _found(store: KeyStore, key_id: str) -> ApiKey:
         raise ApiError(404, "KEY_NOT_FOUND", "API key not found.") from None
 
 
-@get("/v1/projects/{project_id:str}/usage")
+@get("/v1/projects/{project_id:str}/usage", responses=errors(*MANAGING), operation_class=UsageOperation)
 async def get_usage(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     """Deepgram's usage summary: hours and requests per day, for every key or one (``accessor``)."""
     store = await _admin_store(request, server, project_id)
