@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tests.support.audio_files import convert, espeak, noise, silence, tone, wri
 from whisper_api.audio import SAMPLE_RATE, decode_file, find_ffmpeg
 from whisper_api.core import Transcriber
 from whisper_api.engine.silero import FRAME_SAMPLES
-from whisper_api.errors import AudioDecodeError, InvalidOptionError
+from whisper_api.errors import AudioDecodeError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, LIVE_FINAL, LIVE_INTERIM, Admission
 from whisper_api.settings import load_settings
@@ -24,7 +25,7 @@ from whisper_api.streaming.decoders import FfmpegDecoder, PcmDecoder, open_decod
 from whisper_api.streaming.events import SpeechStarted, StreamOptions, StreamResult, UtteranceEnd
 from whisper_api.streaming.live import MIN_DECODE_SAMPLES, LiveSession, audio_context, transcribe_job
 from whisper_api.streaming.resample import Resampler
-from whisper_api.streaming.vad import EnergyVad, open_vad
+from whisper_api.streaming.vad import EnergyVad, open_vad, speech_probabilities
 from whisper_api.transcript import Word
 
 SHARED_SILERO = Path(__file__).resolve().parents[2] / "shared" / "models" / "for-tests-silero-v6.2.0-ggml.bin"
@@ -144,6 +145,17 @@ def test_energy_vad_tells_a_tone_from_silence() -> None:
     quiet = vad.probabilities(silence(1.0)[: 31 * FRAME_SAMPLES] + 1e-4 * noise(1.0)[: 31 * FRAME_SAMPLES])
     loud = vad.probabilities(tone(1.0)[: 31 * FRAME_SAMPLES] * 0.3)
     assert quiet.max() < 0.1 and loud.min() > 0.9
+
+
+def test_a_whole_recording_goes_a_minute_at_a_time_and_stops_when_cancelled() -> None:
+    recording = np.concatenate([noise(70.0) * 0.01, tone(5.0), silence(0.01)])
+    stepped = speech_probabilities(recording, EnergyVad())
+    padded = np.pad(recording, (0, -len(recording) % FRAME_SAMPLES))
+    np.testing.assert_array_equal(stepped, EnergyVad().probabilities(padded))
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(TranscriptionCancelled):
+        speech_probabilities(recording, EnergyVad(), cancel)
 
 
 def test_silero_through_whisper_cpp_finds_speech(tmp_path: Path) -> None:

@@ -116,8 +116,7 @@ class Transcriber:
         from whisper_api.gate import gate  # these load the whisper.cpp binding: only when gating
         from whisper_api.streaming.vad import probabilities_with
 
-        gated = gate(job.audio, probabilities_with(vad_path, job.audio))
-        _stop_if_cancelled(job.cancel)  # the VAD pass over a long file takes seconds
+        gated = gate(job.audio, probabilities_with(vad_path, job.audio, job.cancel))
         if gated is None:
             return EngineResult((), "en" if job.options.auto_language else str(job.options.language))
         result = self.engine.transcribe(dataclasses.replace(job, audio=gated.samples))

@@ -72,7 +72,7 @@ class Diarizer:
         vad_model = self.vad_model()
         vad = open_vad(vad_model)
         try:
-            probabilities = speech_probabilities(mono, vad)
+            probabilities = speech_probabilities(mono, vad, cancel)
         finally:
             vad.close()
         if encoder is None:

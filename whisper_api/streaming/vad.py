@@ -8,6 +8,7 @@ works on clean recordings, but noise or music as loud as the voice counts as spe
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -15,9 +16,12 @@ import numpy as np
 
 from whisper_api.audio import FloatArray
 from whisper_api.engine.silero import FRAME_SAMPLES
+from whisper_api.errors import TranscriptionCancelled
 from whisper_api.models import VAD_MODEL, ModelStore
 
 FRAME_SECONDS = FRAME_SAMPLES / 16000
+STEP_SAMPLES = FRAME_SAMPLES * 1875
+"""A minute of audio: how much of a whole recording the VAD takes per call."""
 SPEECH_MARGIN_DB = 12.0
 """How far above the noise floor a frame must be to count as speech."""
 QUIETEST_SPEECH_DB = -50.0
@@ -67,20 +71,25 @@ def open_vad(model_path: Path | None) -> VoiceActivity:
     return SileroVad(model_path)
 
 
-def speech_probabilities(samples: FloatArray, vad: VoiceActivity) -> FloatArray:
+def speech_probabilities(samples: FloatArray, vad: VoiceActivity, cancel: threading.Event | None = None) -> FloatArray:
     """One probability per 32 ms frame of the whole recording (the last frame padded with silence).
-    The detector keeps its state between calls, so the tail can go on its own: no copy of the audio."""
+    The detector keeps its state between calls, so the recording goes a minute at a time (a set
+    ``cancel`` stops it within one) and the tail on its own: no copy of the audio."""
     whole = len(samples) - len(samples) % FRAME_SAMPLES
-    head = vad.probabilities(samples[:whole])
-    if whole == len(samples):
-        return head
-    return np.concatenate([head, vad.probabilities(np.pad(samples[whole:], (0, FRAME_SAMPLES - len(samples) + whole)))])
+    pieces = []
+    for start in range(0, whole, STEP_SAMPLES):
+        if cancel is not None and cancel.is_set():
+            raise TranscriptionCancelled("transcription cancelled")
+        pieces.append(vad.probabilities(samples[start:min(start + STEP_SAMPLES, whole)]))
+    if whole < len(samples):
+        pieces.append(vad.probabilities(np.pad(samples[whole:], (0, FRAME_SAMPLES - len(samples) + whole))))
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
-def probabilities_with(model_path: Path, samples: FloatArray) -> FloatArray:
+def probabilities_with(model_path: Path, samples: FloatArray, cancel: threading.Event | None = None) -> FloatArray:
     """Silero's speech probability for every frame of a whole recording, from a fresh model state."""
     vad = open_vad(model_path)
     try:
-        return speech_probabilities(samples, vad)
+        return speech_probabilities(samples, vad, cancel)
     finally:
         vad.close()
