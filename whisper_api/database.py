@@ -25,10 +25,6 @@ from whisper_api.errors import KeyStoreError
 SCHEMA_VERSION = 2
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every one we write is UTC."""
     if moment is None or moment.tzinfo is not None:

@@ -39,6 +39,10 @@ class ChecksumMismatchError(ModelDownloadError):
     """A downloaded file whose hash differs from the catalogue's."""
 
 
+class ModelImportError(WhisperApiError):
+    """A checkpoint that cannot be converted: an unknown layout, files that disagree, or a failed check."""
+
+
 class EngineError(WhisperApiError):
     """The speech engine failed to load a model or to run."""
 

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from whisper_api.cli.console import stderr, stdout, warn
+from whisper_api.clock import utc_now
 from whisper_api.errors import WhisperApiError
 from whisper_api.settings import load_settings
 
@@ -58,9 +59,9 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its details as JSON.")] = False,
 ) -> None:
     """Create a key; its secret is printed this once and never again."""
-    from whisper_api.keys import parse_expiry, utc_now
-
     store = _store()
+    from whisper_api.keys import parse_expiry  # once _store has said whether the server extra is there
+
     expires_at = parse_expiry(expires, utc_now()) if expires else None
     key, token = store.create(name, tuple(scope or ["listen"]), expires_at)
     if as_json:
@@ -74,8 +75,6 @@ def create(
 @app.command("list")
 def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False) -> None:
     """List keys: id, name, scopes, dates and status (never a secret)."""
-    from whisper_api.keys import utc_now
-
     store, now = _store(), utc_now()
     keys = store.list()
     if as_json:
@@ -95,8 +94,6 @@ def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON l
 @app.command("show")
 def show(key_id: Annotated[str, typer.Argument(help="The key's id.")]) -> None:
     """Show one key's details and usage."""
-    from whisper_api.keys import utc_now
-
     key, now = _store().get(key_id), utc_now()
     table = Table(show_header=False)
     for field, value in _as_json(key, now).items():
@@ -143,8 +140,6 @@ def usage(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Requests and audio minutes per key and per day (UTC)."""
-    from whisper_api.keys import utc_now
-
     first = _day(since) if since else (utc_now() - timedelta(days=30)).date()
     days = _store().usage(key_id, first)
     if as_json:

@@ -17,11 +17,11 @@ import typer
 
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import stderr, warn
+from whisper_api.clock import utc_now
 from whisper_api.core import Transcriber
 from whisper_api.formats.deepgram import DeepgramOptions, ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, event_message
 from whisper_api.formats.text import speaker_runs
-from whisper_api.keys import utc_now
 from whisper_api.models.identity import record
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings

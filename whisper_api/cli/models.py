@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
-from whisper_api.cli.console import info, stdout
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio
+from whisper_api.cli.console import info, stderr, stdout
 from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
-from whisper_api.errors import ModelNotFoundError
+from whisper_api.core import Transcriber
+from whisper_api.errors import InvalidOptionError, ModelImportError, ModelNotFoundError, WhisperApiError
 from whisper_api.models import MODELS, SPEAKER_ENCODER, ModelStore, catalogue_model
-from whisper_api.settings import load_settings
+from whisper_api.models.store import MODEL_NAME
+from whisper_api.options import TranscribeOptions
+from whisper_api.settings import Settings, load_settings
 
 app = typer.Typer(help="List, download and remove GGML model files.", no_args_is_help=True)
 
@@ -60,6 +66,39 @@ def download(names: Annotated[list[str], typer.Argument(
             info(f"{name} is already installed: {store.path_for(name)}")
             continue
         download_with_progress(entry, settings)
+
+
+@app.command("import")
+def import_model(
+    folder: Annotated[Path, typer.Argument(help="A faster-whisper (CTranslate2) folder, or a Hugging Face "
+                                           "transformers Whisper folder (config.json + model.safetensors).",
+                                           exists=True, file_okay=False)],
+    name: Annotated[str | None, typer.Option(help="The model's name here (default: the folder's name).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an installed model of the same name.")] = False,
+) -> None:
+    """Convert a faster-whisper or Hugging Face Whisper model into a GGML model (numpy only, no torch)."""
+    from whisper_api.models.convert import convert
+
+    settings = load_settings()
+    name = name or folder.resolve().name
+    if not MODEL_NAME.fullmatch(name):
+        raise InvalidOptionError(f"'{name}' cannot name a model: use letters, digits and . _ + - (--name)")
+    destination = ModelStore(settings.models_dir).path_for(name)
+    if destination.exists() and not force:
+        raise InvalidOptionError(f"model '{name}' is already installed ({destination}); --force replaces it")
+    with stderr.status(f"converting {folder} and checking that whisper.cpp runs it"):
+        convert(folder, destination, check=lambda path: _runs(path, settings))
+    info(f"imported {folder} as {name}: {destination}")
+
+
+def _runs(model: Path, settings: Settings) -> None:
+    """Load the converted file in whisper.cpp and transcribe a generated second of audio with it."""
+    clip = DecodedAudio.from_array(0.1 * np.sin(np.linspace(0, 2 * np.pi * 440, SAMPLE_RATE)))
+    try:
+        with Transcriber(settings) as transcriber:
+            transcriber.transcribe(clip, TranscribeOptions(model=str(model), guard=False, vad=False))
+    except WhisperApiError as exc:
+        raise ModelImportError(f"the converted model does not run in whisper.cpp: {exc}") from exc
 
 
 @app.command("rm")

@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy import DateTime, Text, delete, inspect, or_, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
-from whisper_api.database import Database, as_utc, utc_now
+from whisper_api.clock import utc_now
+from whisper_api.database import Database, as_utc
 from whisper_api.errors import WhisperApiError
 
 QUEUED, RUNNING, DELIVERING, DONE, FAILED = "queued", "running", "delivering", "done", "failed"

@@ -18,7 +18,8 @@ from sqlalchemy import DateTime, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
-from whisper_api.database import Database, as_utc, utc_now
+from whisper_api.clock import utc_now
+from whisper_api.database import Database, as_utc
 from whisper_api.errors import KeyNotFoundError, KeyStoreError
 from whisper_api.keys import usage
 from whisper_api.keys.limits import KeyLimits, KeyLimitsRow

