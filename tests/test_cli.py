@@ -122,6 +122,9 @@ def test_models_list_shows_the_catalogue_and_installed_files(home: Path, micro_m
     out = run_cli("models", "list", env={"COLUMNS": "200"}).stdout.decode()
     for name in ("tiny.en", "base.en", "large-v3-turbo", "silero-vad", "micro"):
         assert name in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 4}
+    assert rows["tiny.en"].rstrip("│ ").endswith("yes") and rows["base"].rstrip("│ ").endswith("yes")
+    assert not rows["small"].rstrip("│ ").endswith("yes")  # no package-index copy of that one
     assert run_cli("models", "path", "micro").stdout.decode().strip() == str(home / "models" / "ggml-micro.bin")
     assert run_cli("models", "rm", "micro").returncode == 0
     assert run_cli("models", "path", "micro").returncode == 1

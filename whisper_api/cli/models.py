@@ -32,16 +32,16 @@ def list_models() -> None:
     settings = load_settings()
     installed = {model.name: model for model in ModelStore(settings.models_dir).installed()}
     table = Table(title=f"models folder: {settings.models_dir}", title_justify="left")
-    for column in ("model", "size", "languages", "installed"):
+    for column in ("model", "size", "languages", "installed", "package index"):
         table.add_column(column)
     for entry in MODELS:
         here = installed.pop(entry.name, None)
         languages = "VAD" if entry.kind == "vad" else "English" if entry.english_only else "99"
-        table.add_row(entry.name, _size(entry.size), languages, "yes" if here else "")
+        table.add_row(entry.name, _size(entry.size), languages, "yes" if here else "", "yes" if entry.fallback else "")
     encoder = ModelStore(settings.models_dir).path_for(SPEAKER_ENCODER)
-    table.add_row(SPEAKER_ENCODER, "5 MiB", "speakers", "yes" if encoder.is_file() else "")
+    table.add_row(SPEAKER_ENCODER, "5 MiB", "speakers", "yes" if encoder.is_file() else "", "yes")
     for name, model in installed.items():  # files the catalogue does not know
-        table.add_row(name, _size(model.size), "?", "yes (custom)")
+        table.add_row(name, _size(model.size), "?", "yes (custom)", "")
     stdout.print(table)
 
 

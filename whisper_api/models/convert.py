@@ -128,17 +128,23 @@ class Ct2File:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.variables: dict[str, _Variable] = {}
-        with path.open("rb") as handle:
-            version = _unpack(handle, "<I")
-            if version != 6 or _string(handle) != "WhisperSpec":
-                raise ModelImportError(f"{path} is not a CTranslate2 Whisper model (binary version 6, WhisperSpec)")
-            _unpack(handle, "<I")  # the spec revision
-            for _ in range(_unpack(handle, "<I")):
-                name, rank = _string(handle), _unpack(handle, "<B")
-                shape = struct.unpack(f"<{rank}I", handle.read(4 * rank))
-                dtype, size = _unpack(handle, "<B"), _unpack(handle, "<I")
-                self.variables[name] = _Variable(shape, dtype, handle.tell(), size)
-                handle.seek(size, 1)
+        try:
+            with path.open("rb") as handle:
+                self._read_index(handle)
+        except (struct.error, UnicodeDecodeError) as exc:
+            raise ModelImportError(f"{path} is truncated or damaged ({exc})") from None
+
+    def _read_index(self, handle: BinaryIO) -> None:
+        version = _unpack(handle, "<I")
+        if version != 6 or _string(handle) != "WhisperSpec":
+            raise ModelImportError(f"{self.path} is not a CTranslate2 Whisper model (binary version 6, WhisperSpec)")
+        _unpack(handle, "<I")  # the spec revision
+        for _ in range(_unpack(handle, "<I")):
+            name, rank = _string(handle), _unpack(handle, "<B")
+            shape = struct.unpack(f"<{rank}I", handle.read(4 * rank))
+            dtype, size = _unpack(handle, "<B"), _unpack(handle, "<I")
+            self.variables[name] = _Variable(shape, dtype, handle.tell(), size)
+            handle.seek(size, 1)
 
     def __getitem__(self, name: str) -> Array:
         variable = self.variables.get(name)
@@ -165,7 +171,10 @@ def read_array(path: Path, offset: int, size: int, dtype: np.dtype[Any], shape: 
     """``size`` bytes at ``offset`` of ``path`` as an array of ``shape``: one tensor in memory at a time."""
     with path.open("rb") as handle:
         handle.seek(offset)
-        data: Array = np.frombuffer(handle.read(size), dtype)
+        raw = handle.read(size)
+    if len(raw) != size:
+        raise ModelImportError(f"{path} is truncated: a tensor's data ends {size - len(raw)} bytes early")
+    data: Array = np.frombuffer(raw, dtype)
     if dtype is BFLOAT16:
         data = (data.astype(np.uint32) << 16).view(np.float32)
     return data.reshape(shape)
@@ -257,11 +266,12 @@ class SafetensorsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with path.open("rb") as handle:
-            length = _unpack(handle, "<Q")
-            if length > 100_000_000:
-                raise ModelImportError(f"{path} is not a safetensors file")
-            index = json.loads(handle.read(length))
+        try:
+            with path.open("rb") as handle:
+                length = _unpack(handle, "<Q")
+                index = json.loads(handle.read(min(length, 100_000_000)))
+        except (struct.error, ValueError) as exc:
+            raise ModelImportError(f"{path} is not a safetensors file ({exc})") from None
         self.data_start = 8 + length
         self.index: dict[str, Any] = {name: entry for name, entry in index.items() if name != "__metadata__"}
 
