@@ -46,8 +46,10 @@ pytest:
 	if [ $$status -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$status
 
 bench: install-all
+	$(PY) -m pip install --quiet -e ".[peers]"
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/engines.py
+	$(PY) bench/accuracy.py
 
 ## docs: build the documentation site into site/ (warnings are errors)
 docs: install-all

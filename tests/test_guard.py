@@ -246,22 +246,33 @@ def test_both_engines_drop_every_window_at_strict_thresholds(micro_model: Path) 
 
 # Speech gating: decode the speech only, times mapped back to the original audio.
 
-def test_gating_joins_speech_regions_and_maps_times_back() -> None:
-    samples = np.zeros(10 * 16000, np.float32)
+def test_gating_cuts_long_non_speech_only_and_maps_times_back() -> None:
+    samples = np.zeros(20 * 16000, np.float32)
     frames = np.zeros(len(samples) // 512, np.float32)  # 32 ms each
-    frames[60:90] = frames[190:220] = 0.9  # speech at 1.92-2.88 s and 6.08-7.04 s
+    frames[125:157] = frames[313:344] = 0.9  # speech at 4.0-5.024 s and 10.016-11.008 s
     gated = gate(samples, frames)
-    assert gated is not None  # each region padded by 0.2 s; 0.1 s of silence joins them
-    assert [(round(r.start, 3), round(r.end, 3)) for r in gated.regions] == [(1.72, 3.08), (5.88, 7.24)]
-    assert gated.samples.size == round((1.36 + 0.1 + 1.36) * 16000)
-    assert gated.original_time(0.0) == 1.72
-    assert gated.original_time(1.41) == 5.88 and gated.original_time(1.41, start=False) == 3.08  # inside a join
-    [pause] = gated.restore([Segment(1.40, 1.43, ())])  # all inside the join: an empty span where speech resumes
-    assert (pause.start, pause.end) == (5.88, 5.88)
-    word = Word("hi", 1.96, 2.26, 0.9)
-    [restored] = gated.restore([Segment(1.46, 2.46, (word,))])
-    assert (restored.start, restored.end, restored.words[0].start, restored.words[0].end) == (5.88, 6.88, 6.38, 6.68)
+    assert gated is not None  # each region padded by 1 s; the 4 s head, 4 s gap and 9 s tail are cut
+    assert [(round(r.start, 3), round(r.end, 3)) for r in gated.regions] == [(3.0, 6.024), (9.016, 12.008)]
+    assert gated.samples.size == round((3.024 + 1.0 + 2.992) * 16000)
+    assert gated.original_time(0.0) == 3.0
+    assert gated.original_time(3.5) == 9.016 and gated.original_time(3.5, start=False) == 6.024  # inside a join
+    [pause] = gated.restore([Segment(3.3, 3.6, ())])  # all inside the join: an empty span where speech resumes
+    assert (pause.start, pause.end) == (9.016, 9.016)
+    word = Word("hi", 4.6, 4.9, 0.9)
+    [restored] = gated.restore([Segment(4.5, 5.5, (word,))])
+    assert (restored.start, restored.end, restored.words[0].start, restored.words[0].end) == \
+        (9.492, 10.492, 9.592, 9.892)
     assert gate(samples, np.zeros_like(frames)) is None
+
+
+def test_pauses_shorter_than_three_seconds_are_kept_at_the_edges_too() -> None:
+    samples = np.zeros(12 * 16000, np.float32)
+    frames = np.zeros(len(samples) // 512, np.float32)
+    frames[40:100] = frames[150:300] = 0.9  # speech at 1.28-3.2 s and 4.8-9.6 s: pauses of 1.28, 1.6, 2.4 s
+    gated = gate(samples, frames)
+    assert gated is not None
+    assert [(r.start, r.end) for r in gated.regions] == [(0.0, 12.0)]
+    np.testing.assert_array_equal(gated.samples, samples)
 
 
 @pytest.fixture(scope="module")

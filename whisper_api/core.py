@@ -13,7 +13,10 @@ import os
 import threading
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Union
+
+import numpy as np
+import numpy.typing as npt
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.diarize.options import DiarizeOptions, require_channels
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
     from whisper_api.diarize.diarizer import Diarizer
     from whisper_api.diarize.pipeline import Diarization
 
-AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio]
+AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio, "npt.NDArray[np.floating[Any]]"]
+"""A file, encoded bytes or a stream of them, or samples: 16 kHz floats, 1-D or (frames, channels)."""
 
 
 class Transcriber:
@@ -162,6 +166,8 @@ def _stop_if_cancelled(cancel: threading.Event | None) -> None:
 def decode(source: AudioSource, *, mono: bool = True) -> DecodedAudio:
     if isinstance(source, DecodedAudio):
         return source
+    if isinstance(source, np.ndarray):
+        return DecodedAudio.from_array(source)
     if isinstance(source, bytes):
         return decode_stream(io.BytesIO(source), mono=mono, name="<bytes>")
     if isinstance(source, (str, os.PathLike)):

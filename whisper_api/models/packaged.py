@@ -124,7 +124,8 @@ class PackagedCheckpoint:
 
     archives: tuple[Archive, ...]
     files: tuple[tuple[str, str, tuple[str, ...]], ...]
-    """(file name, its SHA-256, the members that make it, in order: "<archive index>:<member path>")."""
+    """(file name, its SHA-256, the members that make it, in order: "<archive index>:<member path>"): the
+    whole faster-whisper folder, so faster-whisper itself can run it too (the benchmarks' peer)."""
     converted_sha256: str
     """The GGML file the conversion writes (it is deterministic), so the result is checked as well."""
     origin: str
