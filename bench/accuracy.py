@@ -113,11 +113,12 @@ def faster_whisper(ct2: Path, threads: int, compute_type: str, beam: int) -> Tra
 
 
 @contextmanager
-def live_finals(models: Path, model: str, threads: int) -> Iterator[Transcribe]:
+def live_finals(models: Path, model: str, threads: int, full_context: bool = False) -> Iterator[Transcribe]:
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / "models").symlink_to(models)
         key = KeyStore(f"sqlite:///{Path(home) / 'whisper-api.db'}").create("bench", ("listen",))[1].text
-        with run_server(Path(home), "--model", model, env={"WHISPER_API_THREADS": str(threads)}) as server:
+        env = {"WHISPER_API_THREADS": str(threads), "WHISPER_API_LIVE_FULL_CONTEXT": str(full_context).lower()}
+        with run_server(Path(home), "--model", model, env=env) as server:
             url = f"{server.url.replace('http', 'ws')}/v1/listen?encoding=linear16&sample_rate=16000&punctuate=true"
 
             def run(samples: np.ndarray, language: str) -> str:
@@ -218,6 +219,7 @@ def systems_for(args: argparse.Namespace, model: str, ct2: Path) -> dict[str, Ca
         "whisper-api beam 5": lambda: ready(whisper_api(MODELS, model, threads, beam_size=5)),
         "guard off": lambda: ready(whisper_api(MODELS, model, threads, guard=False)),
         "live finals": lambda: live_finals(MODELS, model, threads),
+        "live finals, full context": lambda: live_finals(MODELS, model, threads, full_context=True),
         "whisper.cpp": lambda: ready(raw_whisper_cpp(path, threads)),
         "faster-whisper int8": lambda: ready(faster_whisper(ct2, threads, "int8", 1)),
         "faster-whisper int8 beam 5": lambda: ready(faster_whisper(ct2, threads, "int8", 5)),

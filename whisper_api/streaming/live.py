@@ -44,15 +44,23 @@ TOKENS_PER_SECOND = 8
 """A generous bound on speech (about 4 tokens per second), so a looping decode stops early."""
 
 
-def audio_context(seconds: float) -> int:
-    """A reduced encoder context for ``seconds`` of audio, in whisper.cpp's units (1500 = 30 s)."""
+FINAL_CONTEXT_FLOOR = 768
+"""The smallest encoder context a final gets (15.4 s): on real speech a context fitted to a short
+utterance cost tiny.en 6 WER points; from 15 s on, finals matched batch decoding on short clips at
+half the cost of the full 30 s (docs/benchmarks.md, "Live finals: encoder context")."""
+
+
+def audio_context(seconds: float, floor: int = 0) -> int:
+    """A reduced encoder context for ``seconds`` of audio, at least ``floor``, in whisper.cpp's units
+    (1500 = 30 s)."""
     frames = math.ceil(seconds * ENCODER_FRAMES_PER_SECOND) + CONTEXT_MARGIN
-    return min(1500, math.ceil(frames / 64) * 64)
+    return min(1500, max(floor, math.ceil(frames / 64) * 64))
 
 
 def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool = True) -> TranscribeOptions:
-    """A context that fits the audio (finals get the full 30 s unless ``reduce_finals``: the reduced
-    one is 4-14x faster on short utterances, see docs/benchmarks.md), and timed words for finals.
+    """A context that fits the audio (interims; finals at least FINAL_CONTEXT_FLOOR, or the full 30 s
+    unless ``reduce_finals``: a reduced one is 4-14x faster on short utterances, see
+    docs/benchmarks.md), and timed words for finals.
 
     Timestamp tokens stay on for interims too: whisper.cpp stops a decode whose timestamps pass the
     end of the audio, which made decodes without them slower in the benchmark, not faster."""
@@ -62,7 +70,7 @@ def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool 
         base, temperature_fallback=False, word_timestamps=job.is_final,
         diarize=None,  # a short decode has too little audio to tell voices apart: a SpeakerTracker labels it
         vad=bool(base.vad),  # the stream's VAD chose this audio: a second, automatic pass per decode lost speech
-        audio_context=audio_context(seconds) if reduced else 0,
+        audio_context=audio_context(seconds, FINAL_CONTEXT_FLOOR if job.is_final else 0) if reduced else 0,
         max_tokens=math.ceil(seconds * TOKENS_PER_SECOND) + 16,
     )
 
