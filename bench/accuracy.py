@@ -37,7 +37,6 @@ from pathlib import Path
 
 import jiwer
 import numpy as np
-import websockets
 from common import SHARED
 from whisper_normalizer.basic import BasicTextNormalizer
 from whisper_normalizer.english import EnglishTextNormalizer
@@ -53,7 +52,7 @@ from whisper_api.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.audio_files import noise, silence, tone
-from tests.support.server import run_server
+from tests.support.server import run_server, stream_finals
 
 DATA = SHARED / "data" / "asr-dev"
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -122,23 +121,9 @@ def live_finals(models: Path, model: str, threads: int, full_context: bool = Fal
             url = f"{server.url.replace('http', 'ws')}/v1/listen?encoding=linear16&sample_rate=16000&punctuate=true"
 
             def run(samples: np.ndarray, language: str) -> str:
-                return asyncio.run(_stream(f"{url}&language={language}", key, samples))
+                return " ".join(asyncio.run(stream_finals(f"{url}&language={language}", key, samples)))
 
             yield run
-
-
-async def _stream(url: str, key: str, samples: np.ndarray) -> str:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-    finals = []
-    async with websockets.connect(url, additional_headers={"Authorization": f"Token {key}"}, max_size=None) as socket:
-        for start in range(0, len(pcm), 6400):
-            await socket.send(pcm[start:start + 6400])
-        await socket.send(json.dumps({"type": "CloseStream"}))
-        async for message in socket:
-            event = json.loads(message)
-            if event.get("type") == "Results" and event.get("is_final"):
-                finals.append(event["channel"]["alternatives"][0]["transcript"])
-    return " ".join(finals)
 
 
 # -- measuring ------------------------------------------------------------------------------------------

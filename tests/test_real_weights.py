@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import websockets
 from deepgram import DeepgramClient
 from deepgram.environment import DeepgramClientEnvironment
 from openai import OpenAI
@@ -25,7 +24,7 @@ from openai import OpenAI
 from samples.fetch import TRANSCRIPT
 from tests.support.audio_files import noise, write_wav
 from tests.support.cli import run_cli
-from tests.support.server import RunningServer, run_server
+from tests.support.server import RunningServer, run_server, stream_finals
 from whisper_api.audio import decode_file
 from whisper_api.core import Transcriber
 from whisper_api.keys import KeyStore
@@ -130,22 +129,9 @@ def test_the_openai_client_gets_the_reference_words(served: Served, jfk: Path) -
 
 
 def test_live_finals_over_the_websocket_give_the_reference_words(served: Served, jfk: Path) -> None:
-    pcm = (decode_file(jfk).mono() * 32767).astype("<i2").tobytes()
     url = f"{served.server.url.replace('http', 'ws')}/v1/listen?encoding=linear16&sample_rate=16000&punctuate=true"
-
-    async def stream() -> list[str]:
-        finals: list[str] = []
-        async with websockets.connect(url, additional_headers={"Authorization": f"Token {served.key}"}) as socket:
-            for start in range(0, len(pcm), 6400):  # 0.2 s a message, as fast as the server takes them
-                await socket.send(pcm[start:start + 6400])
-            await socket.send(json.dumps({"type": "CloseStream"}))
-            async for message in socket:
-                event = json.loads(message)
-                if event.get("type") == "Results" and event.get("is_final"):
-                    finals.append(event["channel"]["alternatives"][0]["transcript"])
-        return finals
-
-    assert words(" ".join(asyncio.run(stream()))) == JFK_WORDS
+    finals = asyncio.run(stream_finals(url, served.key, decode_file(jfk).mono()))
+    assert words(" ".join(finals)) == JFK_WORDS
 
 
 # -- the multilingual model -----------------------------------------------------------------------------

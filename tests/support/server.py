@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+import websockets
 
 
 @dataclass(frozen=True)
@@ -87,3 +90,19 @@ def _wait_ready(server: RunningServer, process: subprocess.Popen[bytes], path: s
             pass
         time.sleep(0.1)
     raise RuntimeError(f"the server did not become ready:\n{server.log_text()}")
+
+
+async def stream_finals(url: str, key: str, samples: np.ndarray) -> list[str]:
+    """Send 16 kHz samples as linear16 to a ``/v1/listen`` WebSocket URL (0.2 s a message, as fast as the
+    server takes them), close the stream, and return the final transcripts in order."""
+    pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    finals: list[str] = []
+    async with websockets.connect(url, additional_headers={"Authorization": f"Token {key}"}, max_size=None) as socket:
+        for start in range(0, len(pcm), 6400):
+            await socket.send(pcm[start:start + 6400])
+        await socket.send(json.dumps({"type": "CloseStream"}))
+        async for message in socket:
+            event = json.loads(message)
+            if event.get("type") == "Results" and event.get("is_final"):
+                finals.append(event["channel"]["alternatives"][0]["transcript"])
+    return finals
