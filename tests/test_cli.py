@@ -104,9 +104,9 @@ def test_unknown_and_missing_models(speechlike_wav: Path) -> None:
     assert unknown.stderr.decode().strip() == (
         "error: unknown model 'bse.en' (did you mean 'base.en'?); see: whisper-api models list"
     )
-    missing = run_cli("transcribe", str(speechlike_wav))
+    missing = run_cli("transcribe", str(speechlike_wav), "--no-download")
     assert missing.returncode == 1
-    assert "whisper-api models download base.en" in missing.stderr.decode()
+    assert "whisper-api models download base" in missing.stderr.decode()
 
 
 def test_bad_options_are_usage_errors(speechlike_wav: Path, model_args: tuple[str, ...]) -> None:

@@ -84,7 +84,7 @@ def test_cli_diarize_reports_a_bad_file_and_goes_on(models: Path, conversation: 
 
 
 def test_cli_without_the_encoder_says_how_to_get_it(home: Path, conversation: tuple[Path, list[Turn]]) -> None:
-    result = run_cli("diarize", str(conversation[0]))
+    result = run_cli("diarize", str(conversation[0]), "--no-download")
     assert result.returncode == 1
     assert b"whisper-api models download speaker-encoder" in result.stderr
 

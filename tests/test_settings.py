@@ -15,7 +15,7 @@ def test_defaults_live_under_home(home: Path) -> None:
     settings = load_settings()
     assert settings.home == home
     assert settings.models_dir == home / "models"
-    assert settings.model == "base.en"
+    assert settings.model == "base"
     assert settings.sources["model"] == "default"
 
 
