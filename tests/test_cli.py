@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,39 @@ def test_acceptance_jfk_mp3_pipeline(shared: Path, model_args: tuple[str, ...]) 
     assert result.returncode == 0
     assert result.stdout.decode().strip()
     assert result.stderr == b""
+
+
+def test_inputs_whose_results_would_share_a_file_are_refused_before_any_work(
+        speechlike_wav: Path, tmp_path: Path, model_args: tuple[str, ...]) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(speechlike_wav, tmp_path / folder / "talk.wav")
+    result = run_cli("transcribe", str(tmp_path / "a/talk.wav"), str(tmp_path / "b/talk.wav"), "--srt",
+                     "-o", str(tmp_path / "out"), *model_args)
+    assert result.returncode == 1
+    assert "would both write" in result.stderr.decode() and "b/talk.wav" in result.stderr.decode()
+    assert not (tmp_path / "out").exists()
+    mp3 = convert(speechlike_wav, tmp_path / "a/talk.mp3")
+    beside = run_cli("transcribe", str(tmp_path / "a/talk.wav"), str(mp3), "--json", *model_args)
+    assert beside.returncode == 1 and not (tmp_path / "a/talk.json").exists()
+
+
+def test_result_files_get_the_umasks_mode(speechlike_wav: Path, tmp_path: Path, model_args: tuple[str, ...]) -> None:
+    previous = os.umask(0o022)
+    try:
+        assert run_cli("transcribe", str(speechlike_wav), "--srt", "-o", str(tmp_path), *model_args).returncode == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / f"{speechlike_wav.stem}.srt").stat().st_mode) == 0o644
+
+
+def test_models_download_goes_on_after_a_failure_and_leaves_no_empty_partial(home: Path) -> None:
+    with serve(ServedFiles({})) as url:  # the mirror has nothing: small.en fails, silero-vad falls back to pip
+        result = run_cli("models", "download", "small.en", "silero-vad", env={"WHISPER_API_MODELS_URL": url})
+    assert result.returncode == 1
+    assert "error: small.en: download failed: HTTP 404" in result.stderr.decode()
+    models = {path.name for path in (home / "models").iterdir()}
+    assert not [name for name in models if name.endswith(".part")]
+    if "error: silero-vad" in result.stderr.decode():
+        pytest.skip("the package index is out of reach: silero-vad's fallback could not run")
+    assert "ggml-silero-v6.2.0.bin" in models  # tried after small.en failed

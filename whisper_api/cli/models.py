@@ -48,24 +48,33 @@ def list_models() -> None:
 @app.command("download")
 def download(names: Annotated[list[str], typer.Argument(
         help="Catalogue names, e.g. base.en, silero-vad, speaker-encoder.")]) -> None:
-    """Download models (resumable; the checksum is verified before the file is used)."""
+    """Download models (resumable; the checksum is verified before the file is used). A model that fails
+    is reported and the others are still fetched; the exit code is then 1."""
     settings = load_settings()
-    store = ModelStore(settings.models_dir)
+    failed = []
     for name in names:
-        if name == SPEAKER_ENCODER:
-            if store.path_for(name).is_file():
-                info(f"{name} is already installed: {store.path_for(name)}")
-            else:
-                install_speaker_encoder_with_status(settings)
-            continue
-        entry = catalogue_model(name)
-        if entry is None:
-            store.resolve(name)  # raises the "unknown model ... did you mean" error
-            raise ModelNotFoundError(f"'{name}' is not a catalogue model and cannot be downloaded")
-        if store.path_for(name).is_file():
-            info(f"{name} is already installed: {store.path_for(name)}")
-            continue
-        download_with_progress(entry, settings)
+        try:
+            _download_one(name, settings)
+        except WhisperApiError as exc:  # say so, and go on with the others
+            typer.echo(f"error: {name}: {exc}", err=True)
+            failed.append(name)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _download_one(name: str, settings: Settings) -> None:
+    store = ModelStore(settings.models_dir)
+    if store.path_for(name).is_file():
+        info(f"{name} is already installed: {store.path_for(name)}")
+        return
+    if name == SPEAKER_ENCODER:
+        install_speaker_encoder_with_status(settings)
+        return
+    entry = catalogue_model(name)
+    if entry is None:
+        store.resolve(name)  # raises the "unknown model ... did you mean" error
+        raise ModelNotFoundError(f"'{name}' is not a catalogue model and cannot be downloaded")
+    download_with_progress(entry, settings)
 
 
 @app.command("import")

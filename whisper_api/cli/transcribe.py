@@ -106,6 +106,8 @@ def transcribe(
         diarize=speaker_options.diarize_options(diarize_mode, speakers, min_speakers, max_speakers,
                                                 speaker_threshold) if diarize else None,
     )
+    if not to_stdout:
+        _refuse_shared_targets(files, formats, output)
     with Transcriber(settings) as transcriber:
         _ensure_model(transcriber, settings)
         if options.diarize:
@@ -122,6 +124,12 @@ def transcribe(
                 failures += 1
     if failures:
         raise typer.Exit(1)
+
+
+def _umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(current)
+    return current
 
 
 def _ensure_model(transcriber: Transcriber, settings: Settings) -> None:
@@ -153,24 +161,43 @@ def _run_with_progress(transcriber: Transcriber, name: str, options: TranscribeO
     return transcript
 
 
+def _targets(name: str, formats: list[str], destination: str | None) -> list[Path]:
+    """Where an input's results go: ``destination`` (a folder) or, when None, beside the input."""
+    folder = Path(destination) if destination else Path(name).parent
+    stem = "stdin" if name == STDIN else Path(name).stem
+    return [folder / f"{stem}.{fmt}" for fmt in formats]
+
+
+def _refuse_shared_targets(files: list[str], formats: list[str], destination: str | None) -> None:
+    """Two inputs whose results would land in the same file (a/talk.wav and b/talk.wav with -o out/,
+    talk.mp3 and talk.wav): refused before any work, so no result overwrites another."""
+    claimed: dict[Path, str] = {}
+    for name in files:
+        for target in _targets(name, formats, destination):
+            earlier = claimed.setdefault(target.resolve(), name)
+            if earlier != name:
+                raise InvalidOptionError(f"{earlier} and {name} would both write {target}; "
+                                         "transcribe them into different folders (-o) or rename one")
+
+
 def _write(transcript: Transcript, name: str, formats: list[str], destination: str | None) -> None:
     """``destination``: STDOUT, a folder, or None for beside the input file."""
     if destination == STDOUT:
         sys.stdout.write(FORMATTERS[formats[0]](transcript))
         sys.stdout.flush()
         return
-    folder = Path(destination) if destination else Path(name).parent
-    stem = "stdin" if name == STDIN else Path(name).stem
-    folder.mkdir(parents=True, exist_ok=True)
-    for fmt in formats:
-        target = folder / f"{stem}.{fmt}"
+    for fmt, target in zip(formats, _targets(name, formats, destination), strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
         _write_atomically(target, FORMATTERS[fmt](transcript))
         info(f"wrote {target}")
 
 
 def _write_atomically(target: Path, text: str) -> None:
+    """Through a temporary file and one rename; the file gets the mode a plain open() would (the umask
+    applies), not mkstemp's owner-only 0600, so a web server or another user can read the subtitles."""
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
         Path(temporary).replace(target)

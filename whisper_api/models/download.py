@@ -76,6 +76,10 @@ def download_file(
     client = client or httpx.Client(timeout=TIMEOUT, follow_redirects=True)
     try:
         _fetch(client, url, part, expected, progress)
+    except ModelDownloadError:
+        if part.is_file() and part.stat().st_size == 0:
+            part.unlink()  # nothing arrived: no empty .part left behind to look like a download
+        raise
     finally:
         if own_client:
             client.close()
