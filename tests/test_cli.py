@@ -202,3 +202,9 @@ def test_models_download_goes_on_after_a_failure_and_leaves_no_empty_partial(hom
     if "error: silero-vad" in result.stderr.decode():
         pytest.skip("the package index is out of reach: silero-vad's fallback could not run")
     assert "ggml-silero-v6.2.0.bin" in models  # tried after small.en failed
+
+
+def test_shell_completion_is_offered() -> None:
+    result = run_cli("--show-completion", "bash")
+    assert result.returncode == 0
+    assert "complete" in result.stdout.decode()

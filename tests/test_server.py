@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -298,6 +299,19 @@ def test_the_default_model_must_exist_before_serving(tmp_path: Path) -> None:
     result = run_cli("serve", "--port", "1", env={"WHISPER_API_HOME": str(tmp_path)})
     assert result.returncode == 1
     assert "whisper-api models download base" in result.stderr.decode()
+
+
+def test_a_busy_port_is_one_line_and_exit_1_before_anything_loads(tmp_path: Path, micro_model: Path) -> None:
+    from tests.support.cli import run_cli
+
+    home = model_home(tmp_path / "home", micro_model)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--model", "micro", env={"WHISPER_API_HOME": str(home)})
+    assert result.returncode == 1
+    output = (result.stdout + result.stderr).decode()
+    assert output.strip() == f"error: cannot listen on 127.0.0.1:{port}: another program is listening there; " \
+        "choose another with --port"
 
 
 def test_settings_know_the_server_defaults() -> None:

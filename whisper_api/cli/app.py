@@ -15,7 +15,7 @@ app = typer.Typer(
     name="whisper-api",
     help="Self-hosted speech-to-text on whisper.cpp.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_show_locals=False,  # never print local variables (paths, keys) in a traceback
 )
 app.command("transcribe")(transcribe.transcribe)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Annotated
 
 import typer
@@ -11,6 +13,16 @@ from whisper_api.cli.console import info, warn
 from whisper_api.errors import WhisperApiError
 from whisper_api.models import ModelStore
 from whisper_api.settings import load_settings
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind and release the address, so a busy port is one clear line and exit code 1, at once."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = "another program is listening there" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise WhisperApiError(f"cannot listen on {host}:{port}: {reason}; choose another with --port") from None
 
 
 def serve(
@@ -35,6 +47,7 @@ def serve(
     settings = load_settings({"host": host, "port": port, "model": model, "engine": engine, "workers": workers,
                               "no_auth": no_auth})
     ModelStore(settings.models_dir).resolve(settings.model)  # a missing model stops us here, not at first request
+    _check_port_free(settings.host, settings.port)  # before loading anything or saying "serving"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     auth = "OFF (--no-auth): anyone who can reach the port can use it" if settings.no_auth else (
