@@ -201,6 +201,8 @@ def test_models_download_goes_on_after_a_failure_and_leaves_no_empty_partial(hom
     assert "error: small.en: download failed: HTTP 404" in result.stderr.decode()
     models = {path.name for path in (home / "models").iterdir()}
     assert not [name for name in models if name.endswith(".part")]
+    fallback = [line for line in result.stderr.decode().splitlines() if "fetching silero-vad from" in line]
+    assert fallback and fallback[0].startswith("warning: ")  # one line, not wrapped at 80 columns
     if "error: silero-vad" in result.stderr.decode():
         pytest.skip("the package index is out of reach: silero-vad's fallback could not run")
     assert "ggml-silero-v6.2.0.bin" in models  # tried after small.en failed

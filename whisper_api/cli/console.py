@@ -14,7 +14,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+"""Messages are never wrapped mid-sentence: a log or a pipe gets each one on one line."""
 stdout = Console(highlight=False)
 
 
