@@ -19,10 +19,11 @@ from whisper_api.engine.silero import FRAME_SAMPLES
 from whisper_api.errors import AudioDecodeError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, LIVE_FINAL, LIVE_INTERIM, Admission
+from whisper_api.server.params import parse_stream
 from whisper_api.settings import load_settings
 from whisper_api.streaming.channel import ChannelStream
 from whisper_api.streaming.decoders import FfmpegDecoder, PcmDecoder, open_decoder
-from whisper_api.streaming.events import SpeechStarted, StreamOptions, StreamResult, UtteranceEnd
+from whisper_api.streaming.events import DEFAULT_ENDPOINTING, SpeechStarted, StreamOptions, StreamResult, UtteranceEnd
 from whisper_api.streaming.live import (
     FINAL_CONTEXT_FLOOR,
     MIN_DECODE_SAMPLES,
@@ -226,6 +227,19 @@ def test_endpointing_ends_an_utterance_with_speech_final() -> None:
     assert final.speech_final and final.start == 0.0
     assert final.start + final.duration == pytest.approx(3.3, abs=0.05)  # speech end + the kept tail
     assert final.words[0].start == pytest.approx(0.7, abs=0.05)  # the pre-roll before the speech onset
+
+
+def test_a_short_pause_ends_a_final_only_when_the_client_asks_for_quick_endpoints() -> None:
+    """By default a 0.35 s pause inside a sentence keeps it one final (decoded whole); endpointing=250 cuts."""
+    audio = np.concatenate([speech(2.0), silence(0.35), speech(2.0), silence(1.0)])
+    assert len(finals(run_channel(audio, StreamOptions())[1])) == 1
+    assert len(finals(run_channel(audio, StreamOptions(endpointing=0.25))[1])) == 2
+
+
+def test_the_server_default_endpointing_is_ours_and_explicit_values_are_kept() -> None:
+    assert parse_stream({}).options.endpointing == DEFAULT_ENDPOINTING
+    assert parse_stream({"endpointing": ["300"]}).options.endpointing == pytest.approx(0.3)
+    assert parse_stream({"endpointing": ["false"]}).options.endpointing is None
 
 
 def test_finals_tile_the_stream_without_overlap_and_cut_long_speech_at_its_quietest_point() -> None:

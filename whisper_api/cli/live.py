@@ -27,7 +27,7 @@ from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
 from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import PCM_ENCODINGS, open_decoder
-from whisper_api.streaming.events import StreamEvent, StreamOptions, StreamResult
+from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
 from whisper_api.streaming.live import LiveStream, transcribe_job
 from whisper_api.streaming.vad import vad_model_path
 from whisper_api.transcript import Word
@@ -84,7 +84,7 @@ def live(
     multichannel: Annotated[bool, typer.Option("--multichannel", help="Transcribe each channel on its own.")] = False,
     endpointing: Annotated[int, typer.Option(
         "--endpointing", min=0, help="Milliseconds of silence that end an utterance (0: only at the maximum length).")]
-    = 300,
+    = round(DEFAULT_ENDPOINTING * 1000),
     interim: Annotated[bool, typer.Option("--interim", help="Show results that may still change.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Deepgram streaming messages, one JSON per line.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads.")] = None,

@@ -22,14 +22,12 @@ from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.options import DEFAULT_THRESHOLDS, TranscribeOptions
 from whisper_api.server.errors import ApiError
 from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
-from whisper_api.streaming.events import StreamOptions
+from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamOptions
 
 RAW_SAMPLE_FORMATS = {"linear16": "s16le", "linear32": "s32le", "mulaw": "mulaw", "alaw": "alaw"}
 """Headerless encodings; the others Deepgram names (flac, opus, amr...) carry headers and are sniffed."""
 
 Query = Mapping[str, Sequence[str]]
-DEEPGRAM_ENDPOINTING = 0.01
-"""Deepgram's default, 10 ms; the stream raises it to its minimum (see StreamOptions)."""
 
 
 def _invalid(name: str, wanted: str) -> ApiError:
@@ -229,7 +227,7 @@ def parse_stream(query: Query) -> StreamRequest:
     _check_limits(rate, channels)
     options = StreamOptions(
         transcribe=listen.transcribe, interim_results=_bool(query, "interim_results"),
-        endpointing=_milliseconds(query, "endpointing", DEEPGRAM_ENDPOINTING),
+        endpointing=_milliseconds(query, "endpointing", DEFAULT_ENDPOINTING),
         utterance_end=_milliseconds(query, "utterance_end_ms", None), vad_events=_bool(query, "vad_events"),
         multichannel=listen.transcribe.multichannel)
     return StreamRequest(listen, options, encoding, rate, channels)
