@@ -39,6 +39,7 @@ test: install-all whisper-cli lint pytest
 lint:
 	$(VENV)/bin/ruff check whisper_api tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected no test: that must fail, not pass quietly.
 pytest:

@@ -31,14 +31,14 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 from whisper_api.audio import SAMPLE_RATE, FloatArray, decode_file
 from whisper_api.core import Transcriber
 from whisper_api.diarize.online import SpeakerTracker
-from whisper_api.diarize.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
 from whisper_api.diarize.pipeline import find_speech
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.models.download import download_model
 from whisper_api.models.speaker_encoder import install_speaker_encoder
+from whisper_api.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
 from whisper_api.settings import load_settings
-from whisper_api.streaming.vad import open_vad, speech_probabilities
 from whisper_api.transcript import SpeakerTurn, Word
+from whisper_api.vad.detector import open_vad, speech_probabilities
 
 MAX_UTTERANCE = 10.0
 """Seconds: the longest final a live stream makes."""

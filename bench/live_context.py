@@ -30,8 +30,8 @@ from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import open_decoder
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
 from whisper_api.streaming.live import LiveStream, transcribe_job
-from whisper_api.streaming.vad import vad_model_path
 from whisper_api.transcript import Word
+from whisper_api.vad.detector import vad_model_path
 
 
 def finals(transcriber: Transcriber, model: str, endpointing: float, decode_seconds: list[float]) -> Transcribe:

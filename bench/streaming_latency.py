@@ -44,7 +44,7 @@ from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
 from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.live import transcribe_job
-from whisper_api.streaming.vad import open_vad
+from whisper_api.vad.detector import open_vad
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.audio_files import espeak, silence, write_wav

@@ -13,12 +13,12 @@ from whisper_api.diarize.assign import label_words
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.features import MEL_BANDS, mel_filters, mel_spectrogram
-from whisper_api.diarize.options import DiarizeOptions, SpeakerCount
-from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
 from whisper_api.diarize.turns import absorb_short
 from whisper_api.diarize.windows import window_starts
 from whisper_api.errors import InvalidOptionError, ModelNotFoundError
+from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
+from whisper_api.vad.regions import Region, SpeechRules, speech_regions
 
 
 def test_mel_bands_rise_with_frequency() -> None:

@@ -22,12 +22,12 @@ from whisper_api.engine import EngineJob
 from whisper_api.engine.native import NativeEngine, _full_params
 from whisper_api.engine.whisper_cli import CliEngine, _command, find_whisper_cli
 from whisper_api.errors import EngineError
-from whisper_api.gate import gate
 from whisper_api.guard import collapse_repeats, remove_loops
 from whisper_api.models import VAD_MODEL
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.options import THRESHOLDS_OFF, Thresholds
 from whisper_api.settings import load_settings
+from whisper_api.vad.gate import gate
 
 # Exactly 1 s of silence makes the random model write nothing even unguarded, which would prove nothing.
 CLIPS = {"silence-2s": lambda: silence(2.0), "noise-3s": lambda: noise(3.0, seed=11)}

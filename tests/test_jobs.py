@@ -18,9 +18,9 @@ from deepgram.environment import DeepgramClientEnvironment
 from tests.support.audio_files import speechlike, write_wav
 from tests.support.callbacks import receive_callbacks
 from tests.support.server import RunningServer, model_home, run_server
-from whisper_api.database import Database
 from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore
+from whisper_api.store.db import Database
 
 FAST_RETRIES = {"WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05",
                 "WHISPER_API_THREADS": "2"}

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from whisper_api.database import SCHEMA_VERSION, Database
-from whisper_api.errors import InvalidOptionError, KeyNotFoundError, KeyStoreError
+from whisper_api.errors import DatabaseError, InvalidOptionError, KeyNotFoundError, KeyStoreError
 from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore, parse_expiry
 from whisper_api.keys.tokens import new_token, parse_token
 from whisper_api.settings import load_settings
+from whisper_api.store.db import Database
+from whisper_api.store.migrations import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -263,7 +264,7 @@ def test_a_database_from_a_newer_version_is_refused(store: KeyStore, db_url: str
     with sqlite3.connect(home / "whisper-api.db") as connection:
         assert connection.execute("SELECT version FROM whisper_api_schema").fetchone() == (SCHEMA_VERSION,)
         connection.execute("UPDATE whisper_api_schema SET version = 99")
-    with pytest.raises(KeyStoreError, match="schema version 99, newer than this whisper-api understands"):
+    with pytest.raises(DatabaseError, match="schema version 99, newer than this whisper-api understands"):
         KeyStore(db_url)
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import postgres_bin, temporary_postgres
-from whisper_api.database import Database
 from whisper_api.jobs.store import DONE, JobStore
 from whisper_api.keys import KeyLimits, KeyStore
+from whisper_api.store.db import Database
 
 
 @pytest.fixture(scope="module")

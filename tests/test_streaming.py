@@ -15,7 +15,6 @@ import pytest
 from tests.support.audio_files import convert, espeak, noise, silence, tone, write_wav
 from whisper_api.audio import SAMPLE_RATE, decode_file, find_ffmpeg
 from whisper_api.core import Transcriber
-from whisper_api.engine.silero import FRAME_SAMPLES
 from whisper_api.errors import AudioDecodeError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, LIVE_FINAL, LIVE_INTERIM, Admission
@@ -32,8 +31,9 @@ from whisper_api.streaming.live import (
     transcribe_job,
 )
 from whisper_api.streaming.resample import Resampler
-from whisper_api.streaming.vad import EnergyVad, open_vad, speech_probabilities
 from whisper_api.transcript import Word
+from whisper_api.vad import FRAME_SAMPLES
+from whisper_api.vad.detector import EnergyVad, open_vad, speech_probabilities
 
 SHARED_SILERO = Path(__file__).resolve().parents[2] / "shared" / "models" / "for-tests-silero-v6.2.0-ggml.bin"
 

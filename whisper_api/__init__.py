@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from whisper_api.audio import DecodedAudio
 from whisper_api.core import Transcriber, transcribe
 from whisper_api.errors import WhisperApiError
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import DiarizeOptions, TranscribeOptions
 from whisper_api.transcript import Segment, Transcript, Word
 
 try:
@@ -20,6 +20,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "DecodedAudio",
+    "DiarizeOptions",
     "Segment",
     "TranscribeOptions",
     "Transcriber",

@@ -19,14 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
-from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.errors import TranscriptionCancelled
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
+from whisper_api.vad.detector import probabilities_with, vad_model_path
+from whisper_api.vad.gate import gate
 
 if TYPE_CHECKING:
     from whisper_api.diarize.diarizer import Diarizer
@@ -116,10 +117,7 @@ class Transcriber:
         return self.label_speakers(transcript, audio, options.diarize, cancel) if options.diarize else transcript
 
     def _gated(self, job: EngineJob, vad_path: Path) -> EngineResult:
-        """Decode only the speech the VAD finds (see gate.py); no speech, no decoding: no invented text."""
-        from whisper_api.gate import gate  # these load the whisper.cpp binding: only when gating
-        from whisper_api.streaming.vad import probabilities_with
-
+        """Decode only the speech the VAD finds (see vad/gate.py); no speech, no decoding: no invented text."""
         gated = gate(job.audio, probabilities_with(vad_path, job.audio, job.cancel))
         if gated is None:
             return EngineResult((), "en" if job.options.auto_language else str(job.options.language))
@@ -135,8 +133,6 @@ class Transcriber:
             return None
         if options.vad_model:
             return self.models.resolve(options.vad_model)  # named, so a missing one is an error
-        from whisper_api.streaming.vad import vad_model_path  # imported here: it loads the whisper.cpp binding
-
         return vad_model_path(self.models)
 
     def diarize(self, source: AudioSource, options: DiarizeOptions | None = None,

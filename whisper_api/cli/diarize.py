@@ -16,9 +16,9 @@ import typer
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import info, warn
 from whisper_api.core import AudioSource, Transcriber
-from whisper_api.diarize.options import DEFAULT_THRESHOLD
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats.rttm import speaker_label, to_rttm
+from whisper_api.options import DEFAULT_THRESHOLD
 from whisper_api.settings import load_settings
 
 if TYPE_CHECKING:

@@ -29,8 +29,8 @@ from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import PCM_ENCODINGS, open_decoder
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
 from whisper_api.streaming.live import LiveStream, transcribe_job
-from whisper_api.streaming.vad import vad_model_path
 from whisper_api.transcript import Word
+from whisper_api.vad.detector import vad_model_path
 
 READ_BYTES = 1 << 14
 

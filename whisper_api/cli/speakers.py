@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
-from whisper_api.diarize.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
 from whisper_api.models import SPEAKER_ENCODER, VAD_MODEL, ModelStore, catalogue_model
+from whisper_api.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
 from whisper_api.settings import Settings
 
 Speakers = Annotated[int | None, typer.Option("--speakers", min=1, help="The number of speakers, when known.")]

@@ -22,12 +22,11 @@ from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import info, progress_bar, warn
 from whisper_api.cli.downloads import download_with_progress
 from whisper_api.core import AudioSource, Transcriber
-from whisper_api.diarize.options import DEFAULT_THRESHOLD
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
 from whisper_api.models.store import looks_like_path
-from whisper_api.options import DEFAULT_THRESHOLDS, TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 

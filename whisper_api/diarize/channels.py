@@ -10,11 +10,11 @@ import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
 from whisper_api.diarize.arrays import Floats
-from whisper_api.diarize.options import require_channels
-from whisper_api.diarize.pipeline import FRAME_SECONDS, MIN_TURN, Diarization, find_speech
+from whisper_api.diarize.pipeline import MIN_TURN, Diarization, find_speech
 from whisper_api.diarize.turns import absorb_short, runs_to_turns
-from whisper_api.engine.silero import FRAME_SAMPLES
+from whisper_api.options import require_channels
 from whisper_api.transcript import SpeakerTurn
+from whisper_api.vad import FRAME_SAMPLES, FRAME_SECONDS
 
 
 def _frame_energy(samples: FloatArray) -> Floats:

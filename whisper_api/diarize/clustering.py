@@ -17,7 +17,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import IntArray
-from whisper_api.diarize.options import SpeakerCount
+from whisper_api.options import SpeakerCount
 
 MAX_LINKAGE = 2000
 REFINE_ROUNDS = 3

@@ -20,13 +20,13 @@ from threadpoolctl import threadpool_limits
 from whisper_api.audio import DecodedAudio, FloatArray
 from whisper_api.diarize.channels import diarize_channels
 from whisper_api.diarize.encoder import SpeakerEncoder
-from whisper_api.diarize.options import DiarizeOptions, require_channels
 from whisper_api.diarize.pipeline import Diarization, diarize_speakers
-from whisper_api.diarize.speech import Region
 from whisper_api.diarize.windows import embed_regions
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import SPEAKER_ENCODER, ModelStore
-from whisper_api.streaming.vad import open_vad, speech_probabilities, vad_model_path
+from whisper_api.options import DiarizeOptions, require_channels
+from whisper_api.vad.detector import open_vad, speech_probabilities, vad_model_path
+from whisper_api.vad.regions import Region
 
 NO_VAD_WARNING = ("no VAD model installed: speech was found by loudness, which hurts diarization "
                   "(whisper-api models download silero-vad)")

@@ -25,11 +25,11 @@ from whisper_api.diarize.assign import turn_for
 from whisper_api.diarize.clustering import centroids, cluster
 from whisper_api.diarize.diarizer import Diarizer
 from whisper_api.diarize.encoder import EMBEDDING_SIZE
-from whisper_api.diarize.options import DiarizeOptions, SpeakerCount
 from whisper_api.diarize.pipeline import MIN_TURN
-from whisper_api.diarize.speech import Region
 from whisper_api.diarize.turns import speaker_turns
+from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Word
+from whisper_api.vad.regions import Region
 
 HISTORY_WINDOWS = 2000
 """About 7 minutes of speech: enough to know the voices, small enough to cluster on every final."""

@@ -15,16 +15,14 @@ from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.features import HOP
-from whisper_api.diarize.options import DiarizeOptions
 from whisper_api.diarize.resegment import resegment
-from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
 from whisper_api.diarize.turns import speaker_turns
 from whisper_api.diarize.windows import check, embed_regions
-from whisper_api.engine.silero import FRAME_SAMPLES
+from whisper_api.options import DiarizeOptions
 from whisper_api.transcript import SpeakerTurn
+from whisper_api.vad import FRAME_SAMPLES, FRAME_SECONDS
+from whisper_api.vad.regions import DIARIZE_RULES, Region, speech_regions
 
-FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
-SPEECH_RULES = SpeechRules(onset=0.5, offset=0.35, pad=0.2, min_silence=0.6)
 MIN_TURN = 0.3
 """Seconds: a shorter switch of speaker inside a stretch of speech is taken for an error."""
 
@@ -37,13 +35,13 @@ class Diarization:
 
 
 def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:
-    return speech_regions(probabilities, FRAME_SECONDS, duration, SPEECH_RULES)
+    return speech_regions(probabilities, FRAME_SECONDS, duration, DIARIZE_RULES)
 
 
 def voiced_frames(probabilities: FloatArray, sample_count: int) -> BoolArray:
     """Which 10 ms frames (the speaker features' grid) the VAD heard speech in."""
     frames = np.arange(1 + sample_count // HOP) * HOP // FRAME_SAMPLES
-    return np.asarray(probabilities[np.minimum(frames, len(probabilities) - 1)] >= SPEECH_RULES.onset)
+    return np.asarray(probabilities[np.minimum(frames, len(probabilities) - 1)] >= DIARIZE_RULES.onset)
 
 
 def diarize_speakers(samples: FloatArray, probabilities: FloatArray, encoder: SpeakerEncoder,

@@ -19,9 +19,9 @@ from scipy.ndimage import uniform_filter1d
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import BoolArray, Float64Array, IntArray
 from whisper_api.diarize.features import FRAMES_PER_SECOND, mel_spectrogram
-from whisper_api.diarize.speech import Region
 from whisper_api.diarize.turns import turns_from_frames
 from whisper_api.transcript import SpeakerTurn
+from whisper_api.vad.regions import Region
 
 Mixture = tuple[Float64Array, Float64Array, Float64Array]
 """A diagonal Gaussian mixture: weights (K,), means (K, D), variances (K, D)."""

@@ -15,9 +15,9 @@ import numpy as np
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import Floats, Labels
-from whisper_api.diarize.speech import Region
 from whisper_api.diarize.windows import WINDOW_SECONDS
 from whisper_api.transcript import SpeakerTurn
+from whisper_api.vad.regions import Region
 
 GRID_SECONDS = 0.05
 CONFIDENCE_SHARPNESS = 10.0

@@ -16,8 +16,8 @@ import numpy as np
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.encoder import BATCH_WINDOWS, EMBEDDING_SIZE, WINDOW_FRAMES, SpeakerEncoder
 from whisper_api.diarize.features import FRAMES_PER_SECOND, HOP, SAMPLE_RATE, mel_spectrogram
-from whisper_api.diarize.speech import Region
 from whisper_api.errors import TranscriptionCancelled
+from whisper_api.vad.regions import Region
 
 WINDOW_SECONDS = WINDOW_FRAMES / FRAMES_PER_SECOND
 HOP_SECONDS = 0.2

@@ -15,46 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Text, delete, inspect, or_, text, update
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import delete, or_, update
+from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
-from whisper_api.database import Database, as_utc
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import JobNotFoundError
+from whisper_api.store.db import Database, as_utc
+from whisper_api.store.tables import JobRow
 
 QUEUED, RUNNING, DELIVERING, DONE, FAILED = "queued", "running", "delivering", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING, DELIVERING)
-
-
-class JobNotFoundError(WhisperApiError):
-    pass
-
-
-class JobRow(SQLModel, table=True):
-    __tablename__ = "listen_jobs"
-
-    id: str = Field(primary_key=True, max_length=64)
-    key_id: str | None = Field(default=None, max_length=32)
-    status: str = Field(max_length=16, index=True)
-    query: str = Field(sa_type=Text)
-    """The request's query parameters as JSON, parsed again when the job runs."""
-    audio_path: str = Field(max_length=1000)
-    sha256: str = Field(max_length=64)
-    callback: str = Field(sa_type=Text)
-    callback_method: str = Field(max_length=8)
-    result: str | None = Field(default=None, sa_type=Text)
-    result_type: str | None = Field(default=None, max_length=100)
-    error: str | None = Field(default=None, sa_type=Text)
-    """Why the job failed: its transcription, or its delivery once every attempt has failed."""
-    delivery_error: str | None = Field(default=None, sa_type=Text)
-    """Why the last delivery attempt failed."""
-    attempts: int = 0
-    next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
-    owner: str | None = Field(default=None, max_length=64)
-    """The server process working on the job while ``lease_until`` is in the future."""
-    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -161,12 +131,3 @@ class JobStore:
 def _unleased(now: datetime) -> Any:
     return or_(col(JobRow.lease_until).is_(None), col(JobRow.lease_until) < now)
 
-
-def add_lease_columns(session: Session) -> None:
-    """Schema 2: job leases. Databases whose job table came with schema 1 gain the two columns."""
-    connection = session.connection()
-    present = {column["name"] for column in inspect(connection).get_columns(JobRow.__tablename__)}
-    for name in ("owner", "lease_until"):
-        if name not in present:
-            column_type = JobRow.__table__.columns[name].type.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
-            connection.execute(text(f"ALTER TABLE {JobRow.__tablename__} ADD COLUMN {name} {column_type}"))

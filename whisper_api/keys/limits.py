@@ -1,7 +1,7 @@
 """Per-key limits: requests per minute, concurrent live streams, and an audio-minutes quota.
 
 Kept in their own table (one row per limited key), so keys without limits cost nothing and
-older databases gain the table without a migration.
+older databases gain the table without a migration (the table: ``whisper_api.store.tables``).
 """
 
 from __future__ import annotations
@@ -9,21 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlmodel import Field, SQLModel
-
 from whisper_api.errors import InvalidOptionError
+from whisper_api.store.tables import KeyLimitsRow
 
 QUOTA_PERIODS = ("day", "month")
-
-
-class KeyLimitsRow(SQLModel, table=True):
-    __tablename__ = "api_key_limits"
-
-    key_id: str = Field(primary_key=True, max_length=32)
-    requests_per_minute: int | None = None
-    concurrent_streams: int | None = None
-    audio_minutes: float | None = None
-    quota_period: str = Field(default="month", max_length=10)
 
 
 @dataclass(frozen=True)

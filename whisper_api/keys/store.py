@@ -14,37 +14,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
 from whisper_api.clock import utc_now
-from whisper_api.database import Database, as_utc
-from whisper_api.errors import KeyNotFoundError, KeyStoreError
+from whisper_api.errors import DatabaseError, KeyNotFoundError, KeyStoreError
 from whisper_api.keys import usage
-from whisper_api.keys.limits import KeyLimits, KeyLimitsRow
+from whisper_api.keys.limits import KeyLimits
 from whisper_api.keys.tokens import KeyToken, hash_secret, new_token, parse_token, secret_matches
 from whisper_api.keys.usage import DayUsage
+from whisper_api.store.db import Database, as_utc
+from whisper_api.store.tables import ApiKeyRow, KeyLimitsRow
 
 SCOPES = ("listen", "admin")
 USAGE_ATTEMPTS = 3
 Clock = Callable[[], datetime]
-
-
-class ApiKeyRow(SQLModel, table=True):
-    __tablename__ = "api_keys"
-
-    id: str = Field(primary_key=True, max_length=32)
-    name: str = Field(default="", max_length=200)
-    scopes: str = Field(max_length=100)
-    """Space-separated scope names: a portable column type on every database."""
-    secret_sha256: str = Field(max_length=64)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    requests: int = 0
-    audio_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -168,7 +153,7 @@ class KeyStore:
                     usage.add_day_usage(session, key_id, now.date(), requests, audio_seconds)
                     session.commit()
                 return
-            except KeyStoreError as exc:  # another request created today's row first: add to it
+            except DatabaseError as exc:  # another request created today's row first: add to it
                 if not isinstance(exc.__cause__, IntegrityError) or attempt == USAGE_ATTEMPTS - 1:
                     raise
 

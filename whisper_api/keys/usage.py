@@ -7,7 +7,9 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
+
+from whisper_api.store.tables import KeyUsageRow
 
 
 @dataclass(frozen=True)
@@ -18,15 +20,6 @@ class DayUsage:
     day: date
     requests: int
     audio_seconds: float
-
-
-class KeyUsageRow(SQLModel, table=True):
-    __tablename__ = "api_key_usage"
-
-    key_id: str = Field(primary_key=True, max_length=32)
-    day: date = Field(primary_key=True)
-    requests: int = 0
-    audio_seconds: float = 0.0
 
 
 def add_day_usage(session: Session, key_id: str, day: date, requests: int, audio_seconds: float) -> None:

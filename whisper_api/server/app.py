@@ -21,7 +21,7 @@ from whisper_api.errors import WhisperApiError
 from whisper_api.server.body import body_limits
 from whisper_api.server.errors import ApiError, ClientGone, from_core
 from whisper_api.server.job_status import get_job
-from whisper_api.server.listen import listen
+from whisper_api.server.listen import listen, transcribe_callback_job
 from whisper_api.server.live import live_listen
 from whisper_api.server.management import get_model, grant, healthz, list_models, metrics, readyz
 from whisper_api.server.openai_api import transcriptions, translations
@@ -118,7 +118,7 @@ def allow_every_method(app: Litestar) -> None:
 
 
 def create_app(settings: Settings) -> Litestar:
-    server_state = ServerState.create(settings)
+    server_state = ServerState.create(settings, transcribe_callback_job)
 
     async def start_loading(app: Litestar) -> None:
         # Kept on the app: the event loop holds only weak references to tasks.

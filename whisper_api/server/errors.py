@@ -5,17 +5,11 @@ The SDKs retry 5xx, 408, 409 and 429, so a failure that a retry cannot fix is ne
 
 from __future__ import annotations
 
-from whisper_api.errors import (
-    AudioDecodeError,
-    AudioTooLongError,
-    InvalidOptionError,
-    KeyStoreError,
-    ModelNotFoundError,
-    WhisperApiError,
-)
+from whisper_api.errors import WhisperApiError
 
 BAD_AUDIO = "Bad Request: failed to process audio: corrupt or unsupported data"
 NO_MODEL = "Bad Request: No such model/language/tier combination found."
+JSON_TYPE = "application/json"
 BAD_JSON = "Content-type was application/json, but we could not process the JSON payload."
 
 
@@ -58,14 +52,21 @@ def too_many(retry_after: int) -> ApiError:
                     {"Retry-After": str(retry_after)})
 
 
+SERVER_SIDE = {
+    503: ApiError(503, "SERVICE_UNAVAILABLE", "The database is unavailable."),
+    500: ApiError(500, "INTERNAL_SERVER_ERROR", "Transcription failed on the server."),
+}
+"""What a client hears of a failure on our side: never its message, which may name a server path or URL."""
+
+
 def from_core(exc: WhisperApiError) -> ApiError:
-    """What a core error means to an HTTP client."""
-    if isinstance(exc, AudioTooLongError):
-        return bad_request(f"Bad Request: {exc}.")
-    if isinstance(exc, AudioDecodeError):
+    """A core error in Deepgram's shape, by the status it carries; the message words follow Deepgram's."""
+    if exc.status >= 500:
+        return SERVER_SIDE.get(exc.status, SERVER_SIDE[500])
+    if exc.code == "BAD_AUDIO":
         return bad_request(BAD_AUDIO)
-    if isinstance(exc, (ModelNotFoundError, InvalidOptionError)):
+    if exc.code in ("MODEL_NOT_FOUND", "INVALID_OPTION"):
         return bad_request(f"{NO_MODEL} ({exc})")
-    if isinstance(exc, KeyStoreError):
-        return ApiError(503, "SERVICE_UNAVAILABLE", "The key database is unavailable.")
-    return ApiError(500, "INTERNAL_SERVER_ERROR", "Transcription failed on the server.")
+    if exc.status == 400:
+        return bad_request(f"Bad Request: {exc}.")
+    return ApiError(exc.status, exc.code, str(exc))

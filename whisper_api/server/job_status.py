@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 from litestar import Request, get
 
-from whisper_api.jobs.store import DELIVERING, DONE, FAILED, Job, JobNotFoundError
-from whisper_api.server.errors import ApiError
+from whisper_api.errors import JobNotFoundError
+from whisper_api.jobs.store import DELIVERING, DONE, FAILED, Job
+from whisper_api.server.errors import JSON_TYPE, ApiError
 from whisper_api.server.openapi import AUTHENTICATED, errors
-from whisper_api.server.results import JSON_TYPE
 from whisper_api.server.state import Server
 
 

@@ -17,28 +17,22 @@ import json
 import logging
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from whisper_api.errors import WhisperApiError
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, QUEUED, RUNNING, Job, JobStore
 from whisper_api.keys import utc_now
-from whisper_api.server.admission import CALLBACK_JOB
 from whisper_api.server.delivery import Delivery, attempt, retry_delay
-from whisper_api.server.errors import ApiError, from_core, too_many
+from whisper_api.server.errors import JSON_TYPE, ApiError, from_core, too_many
 from whisper_api.server.fetch import AllowList, check_url
-from whisper_api.server.models import whisper_name
-from whisper_api.server.params import parse_listen
-from whisper_api.server.results import JSON_TYPE, listen_result
+from whisper_api.server.metrics import Metrics
 from whisper_api.server.spool import Spooled
-from whisper_api.server.transcribe import transcribe_file
-
-if TYPE_CHECKING:
-    from whisper_api.server.state import ServerState
+from whisper_api.settings import Settings
 
 logger = logging.getLogger("whisper_api.server")
 METHODS = ("POST", "PUT")
@@ -54,6 +48,18 @@ class Callback:
     method: str
 
 
+@dataclass(frozen=True)
+class JobResult:
+    body: bytes
+    media_type: str
+    audio_seconds: float
+
+
+TranscribeJob = Callable[[Job, Path], Awaitable[JobResult]]
+"""What a job's request asks for, on its audio: the server transcribes it as it would have at once."""
+RecordUsage = Callable[[str | None, float, str], Awaitable[None]]
+
+
 async def callback_of(query: Mapping[str, Sequence[str]], allowed: AllowList) -> Callback | None:
     """The request's ``callback`` and ``callback_method``, checked like a ``url`` source; None without one."""
     url = (query.get("callback") or [""])[-1]
@@ -67,13 +73,14 @@ async def callback_of(query: Mapping[str, Sequence[str]], allowed: AllowList) ->
 
 
 class JobRunner:
-    def __init__(self, server: ServerState) -> None:
-        self.server = server
-        self.store = JobStore(server.database)
-        self.root = server.settings.home / "jobs"
+    def __init__(self, store: JobStore, settings: Settings, transcribe: TranscribeJob, record_usage: RecordUsage,
+                 allowed_hosts: AllowList, metrics: Metrics) -> None:
+        self.store, self.settings, self.allowed_hosts, self.metrics = store, settings, allowed_hosts, metrics
+        self._transcribe_job, self._record_usage = transcribe, record_usage
+        self.root = settings.home / "jobs"
         self.owner = uuid.uuid4().hex
         """This server process, as a lease holder."""
-        self.lease = timedelta(seconds=server.settings.job_lease_seconds)
+        self.lease = timedelta(seconds=settings.job_lease_seconds)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._receiving = 0
         self._keeper: asyncio.Task[None] | None = None
@@ -86,7 +93,7 @@ class JobRunner:
     @asynccontextmanager
     async def job_dir(self, request_id: str) -> AsyncIterator[Path]:
         """A private folder for a new job's audio, removed again if the job is not submitted."""
-        if self.pending >= self.server.settings.max_jobs:
+        if self.pending >= self.settings.max_jobs:
             raise too_many(FULL_RETRY_SECONDS)
         folder = self.root / request_id
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -134,7 +141,7 @@ class JobRunner:
         now = utc_now()
         # Only running jobs are renewed: a job whose task ended unfinished is taken up again.
         await asyncio.to_thread(self.store.renew, self.owner, list(self._tasks), now + self.lease)
-        retention = timedelta(hours=self.server.settings.job_retention_hours)
+        retention = timedelta(hours=self.settings.job_retention_hours)
         pruned = await asyncio.to_thread(self.store.prune, now - retention)
         taken = 0
         for job in await asyncio.to_thread(self.store.claimable, self.root, now):
@@ -170,12 +177,9 @@ class JobRunner:
         try:
             if not audio.exists():
                 raise ApiError(500, "INTERNAL_SERVER_ERROR", "The job's audio was lost before it was transcribed.")
-            params = parse_listen(json.loads(job.query))
-            model_name = whisper_name(params.model, self.server.settings.model, self.server.models)
-            transcript = await transcribe_file(self.server, audio, params, model_name, CALLBACK_JOB)
-            result = await listen_result(self.server, transcript, params, model_name, job.id, job.sha256)
+            result = await self._transcribe_job(job, audio)
             outcome: dict[str, Any] = {"result": result.body.decode(), "result_type": result.media_type}
-            seconds = transcript.duration
+            seconds = result.audio_seconds
         except Exception as exc:  # the callback hears of every failure, as a client would
             error = _api_error(exc, job.id)
             body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
@@ -183,11 +187,11 @@ class JobRunner:
         job = await asyncio.to_thread(self.store.update, job.id, status=DELIVERING, **outcome)
         shutil.rmtree(audio.parent, ignore_errors=True)  # only once the result is safely stored
         if seconds:  # counted once stored: a job cut short before is transcribed (and counted) again
-            await self.server.record_usage(job.key_id, seconds, job.id)
+            await self._record_usage(job.key_id, seconds, job.id)
         return job
 
     async def _deliver(self, job: Job) -> None:
-        settings = self.server.settings
+        settings = self.settings
         headers = {"content-type": job.result_type or JSON_TYPE, "dg-request-id": job.id}
         if job.key_id is not None:
             headers["dg-token"] = job.key_id  # Deepgram's header: the key's id, never its secret
@@ -196,8 +200,8 @@ class JobRunner:
         while failed < settings.callback_attempts:
             if job.next_attempt_at is not None:
                 await asyncio.sleep(max(0.0, (job.next_attempt_at - utc_now()).total_seconds()))
-            why = await attempt(delivery, self.server.allowed_hosts)
-            self.server.metrics.callbacks.labels("refused" if why else "delivered").inc()
+            why = await attempt(delivery, self.allowed_hosts)
+            self.metrics.callbacks.labels("refused" if why else "delivered").inc()
             if why is None:
                 status = FAILED if job.error else DONE
                 await asyncio.to_thread(self.store.update, job.id, status=status, attempts=failed + 1,

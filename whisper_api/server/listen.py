@@ -15,9 +15,11 @@ from typing import Any
 
 from litestar import Request, Response, post
 
+from whisper_api.jobs.store import Job
+from whisper_api.server.admission import CALLBACK_JOB
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request
 from whisper_api.server.fetch import fetch_url
-from whisper_api.server.jobs import callback_of
+from whisper_api.server.jobs import JobResult, callback_of
 from whisper_api.server.models import whisper_name
 from whisper_api.server.openapi import TRANSCRIBING, ListenOperation, errors
 from whisper_api.server.params import parse_listen
@@ -25,7 +27,7 @@ from whisper_api.server.requests import request_id
 from whisper_api.server.results import listen_result, response_media_type
 from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.state import Server, ServerState
-from whisper_api.server.transcribe import transcribe_spooled
+from whisper_api.server.transcribe import transcribe_file, transcribe_spooled
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -80,3 +82,12 @@ async def _receive_url(request: Request[Any, Any, Any], dest: Path, server: Serv
     if not isinstance(url, str) or not url:
         raise bad_request("Bad Request: the JSON body must have a url.")
     return await fetch_url(url, dest, server.max_bytes, server.settings.request_timeout, server.allowed_hosts)
+
+
+async def transcribe_callback_job(server: ServerState, job: Job, audio: Path) -> JobResult:
+    """A ``callback=`` job's request, transcribed now as it would have been at once (see jobs.py)."""
+    params = parse_listen(json.loads(job.query))
+    model_name = whisper_name(params.model, server.settings.model, server.models)
+    transcript = await transcribe_file(server, audio, params, model_name, CALLBACK_JOB)
+    result = await listen_result(server, transcript, params, model_name, job.id, job.sha256)
+    return JobResult(result.body, result.media_type, transcript.duration)

@@ -39,8 +39,8 @@ from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder, open_decoder
 from whisper_api.streaming.events import StreamEvent, StreamResult
 from whisper_api.streaming.live import LiveStream, transcribe_job
-from whisper_api.streaming.vad import vad_model_path
 from whisper_api.transcript import Word
+from whisper_api.vad.detector import vad_model_path
 
 IDLE_TIMEOUT = 10.0
 MAX_LAG = 30.0

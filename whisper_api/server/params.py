@@ -16,10 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from whisper_api.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, RawFormat
-from whisper_api.diarize.options import MODES, DiarizeOptions, SpeakerCount
 from whisper_api.errors import InvalidOptionError
 from whisper_api.formats.deepgram import DeepgramOptions
-from whisper_api.options import DEFAULT_THRESHOLDS, TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLDS, MODES, DiarizeOptions, SpeakerCount, TranscribeOptions
 from whisper_api.server.errors import ApiError
 from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamOptions

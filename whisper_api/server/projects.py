@@ -16,7 +16,7 @@ from typing import Any
 
 from litestar import Request, delete, get, post
 
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import InvalidOptionError, KeyNotFoundError, KeyStoreError
 from whisper_api.keys import ApiKey, DayUsage, KeyStore, parse_expiry, utc_now
 from whisper_api.server.errors import ApiError, bad_request
 from whisper_api.server.openapi import MANAGING, CreateKeyOperation, UsageOperation, errors
@@ -88,7 +88,7 @@ async def create_key(request: Request[Any, Any, Any], server: Server, project_id
     try:
         expires = _expiry(body)
         key, token = await asyncio.to_thread(store.create, str(body.get("comment", "")), scopes, expires)
-    except WhisperApiError as exc:
+    except (KeyStoreError, InvalidOptionError) as exc:  # a database failure is no bad request: it goes on (503)
         raise bad_request(f"Bad Request: {exc}") from None
     return {**_key_json(key), "key": token.text}
 
@@ -122,7 +122,7 @@ async def delete_key(request: Request[Any, Any, Any], server: Server, project_id
 async def _found(store: KeyStore, key_id: str) -> ApiKey:
     try:
         return await asyncio.to_thread(store.get, key_id)
-    except WhisperApiError:
+    except KeyNotFoundError:
         raise ApiError(404, "KEY_NOT_FOUND", "API key not found.") from None
 
 

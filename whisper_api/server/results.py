@@ -12,13 +12,13 @@ from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.text import to_text
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.keys import utc_now
+from whisper_api.server.errors import JSON_TYPE
 from whisper_api.server.params import CAPTION_FORMATS, ListenRequest
 from whisper_api.transcript import Transcript
 
 if TYPE_CHECKING:
     from whisper_api.server.state import ServerState
 
-JSON_TYPE = "application/json"
 UTF8 = "; charset=utf-8"
 
 

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from litestar.params import SkipValidation
 
 from whisper_api.core import Transcriber
-from whisper_api.database import Database
 from whisper_api.errors import WhisperApiError
+from whisper_api.jobs.store import Job, JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
 from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.admission import Admission
 from whisper_api.server.auth import Authenticator, Caller, load_secret
 from whisper_api.server.fetch import AllowList
-from whisper_api.server.jobs import JobRunner
+from whisper_api.server.jobs import JobResult, JobRunner
 from whisper_api.server.limits import KeyLimiter
 from whisper_api.server.metrics import Metrics
 from whisper_api.settings import Settings
+from whisper_api.store.db import Database
 
 logger = logging.getLogger("whisper_api.server")
 
@@ -47,21 +51,25 @@ class ServerState:
     job_runner: JobRunner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.job_runner = JobRunner(self)
         self.metrics.watch(lambda: self.admission.waiting, lambda: self.admission.running,
                            lambda: self.job_runner.pending)
 
     @classmethod
-    def create(cls, settings: Settings) -> ServerState:
+    def create(cls, settings: Settings, transcribe_job: Callable[[ServerState, Job, Path], Awaitable[JobResult]]
+               ) -> ServerState:
+        """The state, with ``transcribe_job`` doing a callback job's work (the listen route's, later)."""
         database = Database(settings.database_url)  # callback jobs need it even without authentication
         store = None if settings.no_auth else KeyStore(database)
         transcribers = [Transcriber(settings) for _ in range(settings.workers)]
         metrics = Metrics()
-        return cls(settings, database, store, Authenticator(store, load_secret(settings.home)),
-                   Admission(transcribers, settings.queue_size, metrics.waited), transcribers,
-                   ModelStore(settings.models_dir), AllowList.parse(settings.allowed_hosts),
-                   KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics,
-                   ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe"))
+        state = cls(settings, database, store, Authenticator(store, load_secret(settings.home)),
+                    Admission(transcribers, settings.queue_size, metrics.waited), transcribers,
+                    ModelStore(settings.models_dir), AllowList.parse(settings.allowed_hosts),
+                    KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics,
+                    ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe"))
+        state.job_runner = JobRunner(JobStore(database), settings, functools.partial(transcribe_job, state),
+                                     state.record_usage, state.allowed_hosts, metrics)
+        return state
 
     @property
     def max_bytes(self) -> int:

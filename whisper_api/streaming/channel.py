@@ -17,19 +17,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
-from whisper_api.engine.silero import FRAME_SAMPLES
 from whisper_api.streaming.events import SpeechStarted, StreamEvent, StreamOptions, StreamResult, UtteranceEnd
-from whisper_api.streaming.vad import VoiceActivity
 from whisper_api.transcript import Word
+from whisper_api.vad import FRAME_SAMPLES, FRAME_SECONDS
+from whisper_api.vad.detector import VoiceActivity
+from whisper_api.vad.regions import LIVE_RULES
 
-ONSET, OFFSET = 0.5, 0.35
-"""Speech starts at a frame with this probability, and continues while frames stay above OFFSET."""
-PRE_ROLL = int(0.3 * SAMPLE_RATE)
-"""Audio kept before the first speech frame: word onsets are quiet."""
-TAIL = int(0.3 * SAMPLE_RATE)
-"""Silence kept after the last speech frame when an utterance ends."""
-MIN_SPEECH_FRAMES = 4
-"""An utterance with less speech than this (128 ms) is a click or a breath: nothing to decode."""
+PRE_ROLL = TAIL = round(LIVE_RULES.pad * SAMPLE_RATE)
+"""Audio kept before the first speech frame and after the last."""
+MIN_SPEECH_FRAMES = round(LIVE_RULES.min_speech / FRAME_SECONDS)
 CUT_SEARCH = 3 * SAMPLE_RATE
 """How far back from the maximum length to look for the quietest frame to cut at."""
 
@@ -103,7 +99,7 @@ class ChannelStream:
 
     def _frame(self, probability: float, frame_end: int) -> SpeechStarted | None:
         frame_start = frame_end - FRAME_SAMPLES
-        speech = probability >= ONSET or (self.in_speech and probability >= OFFSET)
+        speech = probability >= LIVE_RULES.onset or (self.in_speech and probability >= LIVE_RULES.offset)
         started = None
         if speech:
             if self.utterance_start is None:
@@ -147,7 +143,7 @@ class ChannelStream:
         cut = quietest * FRAME_SAMPLES + FRAME_SAMPLES // 2
         later = self.probabilities[quietest + 1 - offset:last_frame - offset]
         self._end_utterance(cut, speech_final=False)
-        speech_after = int(np.count_nonzero(later >= ONSET))
+        speech_after = int(np.count_nonzero(later >= LIVE_RULES.onset))
         if speech_after or self.in_speech:  # the same speech goes on: no new SpeechStarted
             self.utterance_start, self.speech_frames = cut, max(speech_after, MIN_SPEECH_FRAMES)
 

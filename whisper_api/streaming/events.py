@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from whisper_api.options import TranscribeOptions
 from whisper_api.transcript import Word
+from whisper_api.vad.regions import LIVE_RULES
 
-MIN_ENDPOINTING = 0.25
-"""Shorter silences are raised to this: Silero's probability dips between words, so a final
-per dip would cut phrases into single words that whisper then decodes badly."""
+MIN_ENDPOINTING = LIVE_RULES.min_silence
+"""Shorter endpointing is raised to this (see LIVE_RULES)."""
 DEFAULT_ENDPOINTING = 0.5
 """When the client names none (Deepgram's own default is 10 ms): a final is decoded alone and loses
 the sentence around it; on real read speech finals cut at 0.25 s pauses had 7.8 % WER against 6.3 %

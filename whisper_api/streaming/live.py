@@ -26,8 +26,8 @@ from whisper_api.options import TranscribeOptions
 from whisper_api.streaming.channel import ChannelStream, DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder
 from whisper_api.streaming.events import StreamEvent, StreamOptions
-from whisper_api.streaming.vad import VoiceActivity, open_vad
 from whisper_api.transcript import Word
+from whisper_api.vad.detector import VoiceActivity, open_vad
 
 if TYPE_CHECKING:
     from whisper_api.diarize.online import SpeakerTracker

@@ -1,10 +1,15 @@
-"""Speech regions from per-frame speech probabilities, with hysteresis and minimum durations."""
+"""Speech regions from per-frame speech probabilities: hysteresis, padding, bridging, minimum length.
+
+One rule set per use, all here so they can be compared: the batch gate cuts only long non-speech,
+diarization bridges short pauses inside a turn, live utterances end on the client's endpointing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from whisper_api.audio import FloatArray
+from whisper_api.vad import FRAME_SECONDS
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,20 @@ class SpeechRules:
     """Shorter gaps are bridged: a pause inside a sentence is not a turn boundary."""
     pad: float = 0.05
     """Seconds added on each side: the detector's frames start late and end early on soft sounds."""
+
+
+GATE_RULES = SpeechRules(onset=0.5, offset=0.35, min_speech=0.25, min_silence=1.0, pad=1.0)
+"""The batch gate (``gate``): only stretches without speech of 3 s or more (a 1 s gap after 1 s of padding on
+each side) are cut, at the edges too: shorter pauses are part of natural speech, which whisper was trained
+on, and cutting them changes its words (docs/benchmarks.md: conversational WER 14.1 % with 0.5 s cuts,
+11.3 % as whisper alone). Whisper invents text on long silence, noise and music, and those are what goes."""
+DIARIZE_RULES = SpeechRules(onset=0.5, offset=0.35, min_speech=0.2, min_silence=0.6, pad=0.2)
+"""Diarization's speech: a pause under 0.6 s stays inside a speaker's turn."""
+LIVE_RULES = SpeechRules(onset=0.5, offset=0.35, min_speech=4 * FRAME_SECONDS, min_silence=0.25, pad=0.3)
+"""Live utterances (``streaming.channel``, frame by frame): 0.3 s kept before the first speech frame (word
+onsets are quiet) and after the last; less than 128 ms of speech is a click or a breath. ``min_silence``
+is the shortest endpointing: Silero's probability dips between words, and a final per dip would cut
+phrases into single words that whisper then decodes badly. The client's endpointing is used when longer."""
 
 
 def _raw_regions(probabilities: FloatArray, frame_seconds: float, rules: SpeechRules) -> list[Region]:

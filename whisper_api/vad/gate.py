@@ -17,15 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray
-from whisper_api.diarize.speech import Region, SpeechRules, speech_regions
-from whisper_api.streaming.vad import FRAME_SECONDS
 from whisper_api.transcript import Segment, Word
+from whisper_api.vad import FRAME_SECONDS
+from whisper_api.vad.regions import GATE_RULES, Region, speech_regions
 
-GATE_RULES = SpeechRules(onset=0.5, offset=0.35, min_speech=0.25, min_silence=1.0, pad=1.0)
-"""Only stretches without speech of 3 s or more (a 1 s gap after 1 s of padding on each side) are cut,
-at the edges too: shorter pauses are part of natural speech, which whisper was trained on, and cutting
-them changes its words (docs/benchmarks.md: conversational WER 14.1 % with 0.5 s cuts, 11.3 % as
-whisper alone). Whisper invents text on long silence, noise and music, and those are what goes."""
 JOIN_SECONDS = 1.0
 """Silence put where a stretch was cut, so whisper hears a pause, not a jump."""
 

@@ -21,9 +21,7 @@ import numpy as np
 from whisper_api.audio import FloatArray
 from whisper_api.engine import whispercpp_log
 from whisper_api.errors import EngineError
-
-FRAME_SAMPLES = 512
-"""Silero's window: one probability per 32 ms at 16 kHz."""
+from whisper_api.vad import FRAME_SAMPLES
 
 
 class _ContextParams(ctypes.Structure):

@@ -1,0 +1,1 @@
+"""The shared SQL database (server extra): connection, tables, migrations."""
