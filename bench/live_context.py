@@ -29,9 +29,8 @@ from whisper_api.streaming import live
 from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import open_decoder
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
-from whisper_api.streaming.live import LiveStream, transcribe_job
+from whisper_api.streaming.live import Work
 from whisper_api.transcript import Word
-from whisper_api.vad.detector import vad_model_path
 
 
 def finals(transcriber: Transcriber, model: str, endpointing: float, decode_seconds: list[float]) -> Transcribe:
@@ -51,15 +50,14 @@ async def _stream(transcriber: Transcriber, options: StreamOptions, samples: np.
         if isinstance(event, StreamResult) and event.is_final:
             texts.append(" ".join(word.text for word in event.words))
 
-    async def decode(job: DecodeJob) -> tuple[Word, ...]:
+    async def timed(job: DecodeJob, work: Work) -> tuple[Word, ...]:
         started = time.perf_counter()
-        words = await asyncio.to_thread(transcribe_job, transcriber, job, options.transcribe)
+        words = await asyncio.to_thread(work, transcriber, None)
         if job.is_final:
             decode_seconds.append(time.perf_counter() - started)
         return words
 
-    stream = LiveStream(open_decoder("linear16", 16000, 1, True), options,
-                        vad_model_path(transcriber.models), decode, emit)
+    stream = transcriber.stream(options, open_decoder("linear16", 16000, 1, True), emit, timed)
     runner = asyncio.create_task(stream.run())
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
     for start in range(0, len(pcm), 6400):

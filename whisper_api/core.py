@@ -25,6 +25,9 @@ from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
 from whisper_api.settings import Settings, load_settings
+from whisper_api.streaming.decoders import StreamDecoder
+from whisper_api.streaming.events import StreamOptions
+from whisper_api.streaming.live import Emit, LiveStream, RunDecode, open_stream
 from whisper_api.transcript import Transcript
 from whisper_api.vad.detector import probabilities_with, vad_model_path
 from whisper_api.vad.gate import gate
@@ -134,6 +137,12 @@ class Transcriber:
         if options.vad_model:
             return self.models.resolve(options.vad_model)  # named, so a missing one is an error
         return vad_model_path(self.models)
+
+    def stream(self, options: StreamOptions, decoder: StreamDecoder, emit: Emit,
+               run: RunDecode | None = None) -> LiveStream:
+        """A live transcription: feed it encoded bytes as they come, and it emits results as each
+        utterance ends (see streaming/live.py). ``run`` says where decodes run (default: a thread)."""
+        return open_stream(self, options, decoder, emit, run)
 
     def diarize(self, source: AudioSource, options: DiarizeOptions | None = None,
                 cancel: threading.Event | None = None) -> Diarization:

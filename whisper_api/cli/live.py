@@ -25,11 +25,9 @@ from whisper_api.formats.text import speaker_runs
 from whisper_api.models.identity import record
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
-from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import PCM_ENCODINGS, open_decoder
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
-from whisper_api.streaming.live import LiveStream, transcribe_job
-from whisper_api.transcript import Word
+from whisper_api.streaming.live import LiveStream
 from whisper_api.vad.detector import vad_model_path
 
 READ_BYTES = 1 << 14
@@ -103,25 +101,12 @@ def live(
                             vad_events=json_, utterance_end=1.0 if json_ else None, multichannel=multichannel)
     with Transcriber(settings) as transcriber:
         identity = record(model or settings.model, transcriber.models)  # a missing model stops us before reading
-        vad_model = vad_model_path(transcriber.models)
-        if vad_model is None:
+        if vad_model_path(transcriber.models) is None:
             warn("no VAD model installed: finding speech by loudness (whisper-api models download silero-vad)")
         meta = ResponseMeta(str(uuid.uuid4()), "incomplete", utc_now(), identity.uuid, identity.name, identity.version)
         printer = _Printer(json_, meta, interim)
-        decoder = open_decoder(encoding, sample_rate, channels, mono=not multichannel)
-
-        speaker_tracker = None
-        if diarization:
-            from whisper_api.diarize.online import SpeakerTracker  # scipy: imported only when needed
-
-            transcriber.diarizer.encoder()  # a missing model stops us before reading
-            speaker_tracker = SpeakerTracker(diarization)
-
-        async def decode(job: DecodeJob) -> tuple[Word, ...]:
-            return await asyncio.to_thread(transcribe_job, transcriber, job, transcribe, None,
-                                           not settings.live_full_context, speaker_tracker)
-
-        stream = LiveStream(decoder, options, vad_model, decode, printer.emit)
+        stream = transcriber.stream(options, open_decoder(encoding, sample_rate, channels, mono=not multichannel),
+                                    printer.emit)
         try:
             if source == "-":
                 asyncio.run(_pump(sys.stdin.buffer, stream))

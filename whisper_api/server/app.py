@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
@@ -19,6 +19,7 @@ from litestar.types import ASGIApp
 from whisper_api import __version__
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.body import body_limits
+from whisper_api.server.deps import PUBLIC, access, authenticate, provide_caller
 from whisper_api.server.errors import ApiError, ClientGone, from_core
 from whisper_api.server.job_status import get_job
 from whisper_api.server.listen import listen, transcribe_callback_job
@@ -133,7 +134,9 @@ def create_app(settings: Settings) -> Litestar:
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
                         get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
                         translations, get_job, get_usage, metrics],
-        dependencies={"server": Provide(lambda: server_state, sync_to_thread=False)},
+        guards=[authenticate],
+        dependencies={"server": Provide(lambda: server_state, sync_to_thread=False),
+                      "caller": Provide(provide_caller, sync_to_thread=False)},
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},
         middleware=[access_logger, DefineMiddleware(body_limits, max_bytes=server_state.max_bytes,
@@ -142,8 +145,9 @@ def create_app(settings: Settings) -> Litestar:
         on_shutdown=[shut_down],
         state=State({"server": server_state}),
         # The machine-readable spec only: Litestar's viewer pages load their scripts from CDNs.
-        openapi_config=OpenAPIConfig(title="whisper-api", version=__version__, path="/schema",
-                                     render_plugins=[JsonRenderPlugin()]),
+        openapi_config=OpenAPIConfig(title="whisper-api", version=__version__, render_plugins=[JsonRenderPlugin()],
+                                     openapi_router=Router("/schema", route_handlers=[], include_in_schema=False,
+                                                           opt=access(PUBLIC))),
     )
     allow_every_method(app)
     return app

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Request, get
+from litestar import get
 
 from whisper_api.errors import JobNotFoundError
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, Job
+from whisper_api.server.auth import Caller
 from whisper_api.server.errors import JSON_TYPE, ApiError
 from whisper_api.server.openapi import AUTHENTICATED, errors
 from whisper_api.server.state import Server
@@ -39,9 +40,8 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 @get("/v1/listen/jobs/{job_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
-async def get_job(request: Request[Any, Any, Any], server: Server, job_id: str) -> dict[str, Any]:
+async def get_job(server: Server, caller: Caller, job_id: str) -> dict[str, Any]:
     """A callback job's state, for clients that poll; a key sees its own jobs, an admin key all."""
-    caller = await server.auth.caller(request.headers.get("authorization"), "listen")
     try:
         job = await asyncio.to_thread(server.job_runner.store.get, job_id)
     except JobNotFoundError:

@@ -17,6 +17,8 @@ from litestar import Request, Response, post
 
 from whisper_api.jobs.store import Job
 from whisper_api.server.admission import CALLBACK_JOB
+from whisper_api.server.auth import Caller
+from whisper_api.server.deps import TRANSCRIBE, access
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request
 from whisper_api.server.fetch import fetch_url
 from whisper_api.server.jobs import JobResult, callback_of
@@ -33,10 +35,9 @@ MAX_JSON_BYTES = 64 * 1024
 
 
 @post("/v1/listen", request_max_body_size=None, status_code=200, operation_class=ListenOperation,
-      responses=errors(*TRANSCRIBING))
-async def listen(request: Request[Any, Any, Any], server: Server) -> Response[Any]:
+      responses=errors(*TRANSCRIBING), opt=access(TRANSCRIBE))
+async def listen(request: Request[Any, Any, Any], server: Server, caller: Caller) -> Response[Any]:
     rid = request_id(request)
-    caller = await server.listener(request.headers.get("authorization"))
     query = request.query_params.dict()
     params = parse_listen(query)
     model_name = whisper_name(params.model, server.settings.model, server.models)

@@ -22,13 +22,13 @@ from typing import Any
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from whisper_api.diarize.online import SpeakerTracker
 from whisper_api.errors import AudioDecodeError, WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, error_message, event_message
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
 from whisper_api.server.auth import Caller, websocket_credentials
+from whisper_api.server.deps import SELF, access
 from whisper_api.server.errors import ApiError, from_core, header_text
 from whisper_api.server.metrics import StreamTimer
 from whisper_api.server.models import whisper_name
@@ -36,11 +36,10 @@ from whisper_api.server.params import StreamRequest, parse_stream
 from whisper_api.server.state import Server, ServerState
 from whisper_api.server.stoppable import run_stoppable
 from whisper_api.streaming.channel import DecodeJob
-from whisper_api.streaming.decoders import StreamDecoder, open_decoder
+from whisper_api.streaming.decoders import open_decoder
 from whisper_api.streaming.events import StreamEvent, StreamResult
-from whisper_api.streaming.live import LiveStream, transcribe_job
+from whisper_api.streaming.live import LiveStream, Work
 from whisper_api.transcript import Word
-from whisper_api.vad.detector import vad_model_path
 
 IDLE_TIMEOUT = 10.0
 MAX_LAG = 30.0
@@ -57,7 +56,7 @@ logger = logging.getLogger("whisper_api.server")
 access_log = logging.getLogger("whisper_api.server.access")
 
 
-@websocket("/v1/listen")
+@websocket("/v1/listen", opt=access(SELF))  # authenticated in the handshake
 async def live_listen(socket: WebSocket[Any, Any, Any], server: Server) -> None:
     started, request_id = time.monotonic(), str(uuid.uuid4())
     try:
@@ -98,18 +97,20 @@ async def _open(socket: WebSocket[Any, Any, Any], server: ServerState, request_i
     if server.load_error is not None:
         raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
     model = await asyncio.to_thread(server.model, model_name)
-    diarize = request.listen.transcribe.diarize
-    if diarize is not None and diarize.mode == "speaker":
-        await asyncio.to_thread(server.transcribers[0].diarizer.encoder)  # a missing model refuses the stream
     decoder = await asyncio.to_thread(open_decoder, request.encoding, request.sample_rate, request.channels,
                                       not request.options.multichannel)
     meta = ResponseMeta(request_id, "incomplete", utc_now(), model.uuid, model.name, model.version)
-    try:
+    connection = LiveConnection(socket, server, request, meta, caller)
+    options = dataclasses.replace(request.options, transcribe=dataclasses.replace(request.options.transcribe,
+                                                                                  model=model_name))
+    try:  # a missing speaker model refuses the stream here, before the upgrade
+        connection.stream = await asyncio.to_thread(server.transcribers[0].stream, options, decoder,
+                                                    connection.emit, connection.run_decode)
         await socket.accept(subprotocols=subprotocol, headers={"dg-request-id": request_id})
     except BaseException:
         await asyncio.to_thread(decoder.close)
         raise
-    return LiveConnection(socket, server, request, model_name, meta, decoder, caller)
+    return connection
 
 
 async def _deny(socket: WebSocket[Any, Any, Any], request_id: str, error: ApiError) -> None:
@@ -126,13 +127,12 @@ async def _deny(socket: WebSocket[Any, Any, Any], request_id: str, error: ApiErr
 
 
 class LiveConnection:
+    stream: LiveStream
+    """Set by the handshake, once the connection can receive its events."""
+
     def __init__(self, socket: WebSocket[Any, Any, Any], server: ServerState, request: StreamRequest,
-                 model_name: str, meta: ResponseMeta, decoder: StreamDecoder, caller: Caller) -> None:
+                 meta: ResponseMeta, caller: Caller) -> None:
         self.socket, self.server, self.request, self.meta, self.caller = socket, server, request, meta, caller
-        self.decode_options = dataclasses.replace(request.listen.transcribe, model=model_name)
-        diarize = request.listen.transcribe.diarize
-        self.speakers = SpeakerTracker(diarize) if diarize else None
-        self.stream = LiveStream(decoder, request.options, vad_model_path(server.models), self._decode, self._emit)
         self.last_heard = time.monotonic()
         self.send_lock = asyncio.Lock()
         self.timer = StreamTimer(server.metrics)
@@ -252,13 +252,12 @@ class LiveConnection:
             return "failed"
         return "close"
 
-    async def _decode(self, job: DecodeJob) -> tuple[Word, ...]:
+    async def run_decode(self, job: DecodeJob, work: Work) -> tuple[Word, ...]:
+        """On a worker of the server's pool (finals before interims, before batch), stoppable."""
         async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
-            reduce_finals = not self.server.settings.live_full_context
-            return await run_stoppable(self.server.engine_threads, lambda stop: transcribe_job(
-                transcriber, job, self.decode_options, stop, reduce_finals, self.speakers))
+            return await run_stoppable(self.server.engine_threads, lambda stop: work(transcriber, stop))
 
-    async def _emit(self, event: StreamEvent) -> None:
+    async def emit(self, event: StreamEvent) -> None:
         await self._send(event_message(event, self.request.listen.response, self.meta))
         if isinstance(event, StreamResult) and not event.is_final:
             self.timer.interim()

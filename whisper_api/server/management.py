@@ -11,6 +11,8 @@ from prometheus_client import generate_latest
 
 from whisper_api.models.identity import ModelRecord
 from whisper_api.models.store import display_name
+from whisper_api.server.auth import Caller
+from whisper_api.server.deps import KEY_ONLY, PUBLIC, access
 from whisper_api.server.errors import ApiError
 from whisper_api.server.openapi import AUTHENTICATED, NOT_READY, GrantOperation, errors
 from whisper_api.server.requests import request_id
@@ -21,10 +23,9 @@ METRICS_TYPE = "text/plain; version=0.0.4"
 
 
 @post("/v1/auth/grant", status_code=200, operation_class=GrantOperation,
-      responses=errors(*AUTHENTICATED, 400, 408, 413))
-async def grant(request: Request[Any, Any, Any], server: Server) -> Response[dict[str, object]]:
+      responses=errors(*AUTHENTICATED, 400, 408, 413), opt=access(KEY_ONLY))
+async def grant(request: Request[Any, Any, Any], server: Server, caller: Caller) -> Response[dict[str, object]]:
     """A short-lived token (JWT) for listening, as ``Authorization: Bearer <token>``."""
-    caller = await server.auth.caller(request.headers.get("authorization"), "listen", allow_temporary=False)
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else {}
@@ -56,29 +57,27 @@ def _installed(server: Server) -> list[ModelRecord]:
 
 
 @get("/v1/models", responses=errors(*AUTHENTICATED))
-async def list_models(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
+async def list_models(server: Server) -> dict[str, Any]:
     """Installed Whisper models in Deepgram's shape (``stt``; no ``tts``)."""
-    await server.auth.caller(request.headers.get("authorization"), "listen")
     models = await asyncio.to_thread(_installed, server)  # globs the models folder and reads headers
     return {"stt": [_model_json(model) for model in models], "tts": []}
 
 
 @get("/v1/models/{model_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
-async def get_model(request: Request[Any, Any, Any], server: Server, model_id: str) -> dict[str, Any]:
-    await server.auth.caller(request.headers.get("authorization"), "listen")
+async def get_model(server: Server, model_id: str) -> dict[str, Any]:
     for model in await asyncio.to_thread(_installed, server):
         if model_id in (model.uuid, model.name):
             return _model_json(model)
     raise ApiError(404, "MODEL_NOT_FOUND", f"No model '{model_id}' on this server.")
 
 
-@get("/healthz")
+@get("/healthz", opt=access(PUBLIC))
 async def healthz() -> dict[str, str]:
     """The process answers."""
     return {"status": "ok"}
 
 
-@get("/readyz", responses=NOT_READY)
+@get("/readyz", responses=NOT_READY, opt=access(PUBLIC))
 async def readyz(server: Server) -> Response[dict[str, Any]]:
     """The default model is loaded and the key database answers."""
     problems = []  # no exception text here: /readyz needs no key, so it must not describe the machine
@@ -98,7 +97,7 @@ async def readyz(server: Server) -> Response[dict[str, Any]]:
     return Response(body, status_code=200 if not problems else 503)
 
 
-@get("/metrics", include_in_schema=False)
+@get("/metrics", include_in_schema=False, opt=access(PUBLIC))
 async def metrics(server: Server) -> Response[bytes]:
     """Prometheus metrics (docs/metrics.md); 404 when the metrics setting is off."""
     if not server.settings.metrics:

@@ -25,6 +25,8 @@ from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.options import TranscribeOptions
+from whisper_api.server.auth import Caller
+from whisper_api.server.deps import TRANSCRIBE, access
 from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.models import whisper_name
 from whisper_api.server.openapi import TRANSCRIBING, OpenAIError, OpenAIOperation, errors
@@ -130,8 +132,8 @@ def _render(transcript: Transcript, response_format: str, task: str, granulariti
     return Response(formatter(transcript), media_type=response_media_type(TEXT_TYPES[response_format] + UTF8))
 
 
-async def _handle(request: Request[Any, Any, Any], server: Server, form: dict[str, Any], task: str) -> Response[Any]:
-    caller = await server.listener(request.headers.get("authorization"))
+async def _handle(request: Request[Any, Any, Any], server: Server, caller: Caller, form: dict[str, Any],
+                  task: str) -> Response[Any]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise _invalid("file", "a file is required (multipart field 'file')")
@@ -159,13 +161,15 @@ OPENAI_ERRORS: dict[int | type[Exception], ExceptionHandler[Any]] = dict.fromkey
 
 
 @post("/v1/audio/transcriptions", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES)
-async def transcriptions(request: Request[Any, Any, Any], server: Server, data: Form) -> Response[Any]:
-    return await _handle(request, server, data, "transcribe")
+      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
+      opt=access(TRANSCRIBE))
+async def transcriptions(request: Request[Any, Any, Any], server: Server, caller: Caller, data: Form) -> Response[Any]:
+    return await _handle(request, server, caller, data, "transcribe")
 
 
 @post("/v1/audio/translations", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES)
-async def translations(request: Request[Any, Any, Any], server: Server, data: Form) -> Response[Any]:
-    return await _handle(request, server, data, "translate")
+      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
+      opt=access(TRANSCRIBE))
+async def translations(request: Request[Any, Any, Any], server: Server, caller: Caller, data: Form) -> Response[Any]:
+    return await _handle(request, server, caller, data, "translate")
 

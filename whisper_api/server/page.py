@@ -9,6 +9,7 @@ from importlib.resources import files
 from litestar import Response, get
 from litestar.exceptions import NotFoundException
 
+from whisper_api.server.deps import PUBLIC, access
 from whisper_api.server.results import UTF8, response_media_type
 from whisper_api.server.state import Server
 
@@ -27,14 +28,14 @@ def _asset(name: str) -> str:
     return (files("whisper_api.server") / "static" / name).read_text(encoding="utf-8")
 
 
-@get("/", include_in_schema=False)
+@get("/", include_in_schema=False, opt=access(PUBLIC))
 async def page(server: Server) -> Response[str]:
     """The page; with --no-auth it hides the key field."""
     html = _asset("index.html").replace("{{auth}}", "none" if server.settings.no_auth else "key")
     return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
 
 
-@get("/static/{name:str}", include_in_schema=False)
+@get("/static/{name:str}", include_in_schema=False, opt=access(PUBLIC))
 async def asset(name: str) -> Response[str]:
     if name not in ASSETS:
         raise NotFoundException(f"no asset {name}")

@@ -18,6 +18,7 @@ from litestar import Request, delete, get, post
 
 from whisper_api.errors import InvalidOptionError, KeyNotFoundError, KeyStoreError
 from whisper_api.keys import ApiKey, DayUsage, KeyStore, parse_expiry, utc_now
+from whisper_api.server.deps import ADMIN, access
 from whisper_api.server.errors import ApiError, bad_request
 from whisper_api.server.openapi import MANAGING, CreateKeyOperation, UsageOperation, errors
 from whisper_api.server.state import Server
@@ -29,8 +30,7 @@ MAX_TTL_SECONDS = 100 * 365 * 86400
 USAGE_DAYS = 30
 
 
-async def _admin_store(request: Request[Any, Any, Any], server: Server, project_id: str | None = None) -> KeyStore:
-    await server.auth.caller(request.headers.get("authorization"), "admin", allow_temporary=False)
+def _admin_store(server: Server, project_id: str | None = None) -> KeyStore:
     if server.store is None:
         raise bad_request("Bad Request: key management needs authentication on (the server runs with --no-auth).")
     if project_id is not None and project_id != PROJECT_ID:
@@ -47,21 +47,21 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
             "expiration_date": _iso(key.expires_at), "tags": []}
 
 
-@get("/v1/projects", responses=errors(*MANAGING))
-async def list_projects(request: Request[Any, Any, Any], server: Server) -> dict[str, Any]:
-    await _admin_store(request, server)
+@get("/v1/projects", responses=errors(*MANAGING), opt=access(ADMIN))
+async def list_projects(server: Server) -> dict[str, Any]:
+    _admin_store(server)
     return {"projects": [{"project_id": PROJECT_ID, "name": PROJECT_NAME}]}
 
 
-@get("/v1/projects/{project_id:str}", responses=errors(*MANAGING))
-async def get_project(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
-    await _admin_store(request, server, project_id)
+@get("/v1/projects/{project_id:str}", responses=errors(*MANAGING), opt=access(ADMIN))
+async def get_project(server: Server, project_id: str) -> dict[str, Any]:
+    _admin_store(server, project_id)
     return {"project_id": PROJECT_ID, "name": PROJECT_NAME, "mip_opt_out": True}
 
 
-@get("/v1/projects/{project_id:str}/keys", responses=errors(*MANAGING))
+@get("/v1/projects/{project_id:str}/keys", responses=errors(*MANAGING), opt=access(ADMIN))
 async def list_keys(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
-    store = await _admin_store(request, server, project_id)
+    store = _admin_store(server, project_id)
     status = request.query_params.get("status")
     now = utc_now()
     keys = [key for key in await asyncio.to_thread(store.list) if key.status(now) != "revoked"]
@@ -73,7 +73,7 @@ async def list_keys(request: Request[Any, Any, Any], server: Server, project_id:
 @post("/v1/projects/{project_id:str}/keys", status_code=200, responses=errors(*MANAGING, 408, 413),
       operation_class=CreateKeyOperation)
 async def create_key(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
-    store = await _admin_store(request, server, project_id)
+    store = _admin_store(server, project_id)
     try:
         body = json.loads(await request.body() or b"{}")
     except (ValueError, RecursionError):
@@ -104,16 +104,17 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
     return None
 
 
-@get("/v1/projects/{project_id:str}/keys/{key_id:str}", responses=errors(*MANAGING))
-async def get_key(request: Request[Any, Any, Any], server: Server, project_id: str, key_id: str) -> dict[str, Any]:
-    store = await _admin_store(request, server, project_id)
+@get("/v1/projects/{project_id:str}/keys/{key_id:str}", responses=errors(*MANAGING), opt=access(ADMIN))
+async def get_key(server: Server, project_id: str, key_id: str) -> dict[str, Any]:
+    store = _admin_store(server, project_id)
     key = await _found(store, key_id)
     return {"item": {"member": {**MEMBER, "first_name": "", "last_name": "", "api_key": _key_json(key)}}}
 
 
-@delete("/v1/projects/{project_id:str}/keys/{key_id:str}", status_code=200, responses=errors(*MANAGING))
-async def delete_key(request: Request[Any, Any, Any], server: Server, project_id: str, key_id: str) -> dict[str, str]:
-    store = await _admin_store(request, server, project_id)
+@delete("/v1/projects/{project_id:str}/keys/{key_id:str}", status_code=200, responses=errors(*MANAGING),
+        opt=access(ADMIN))
+async def delete_key(server: Server, project_id: str, key_id: str) -> dict[str, str]:
+    store = _admin_store(server, project_id)
     await _found(store, key_id)
     await asyncio.to_thread(store.revoke, key_id)
     return {"message": f"API key {key_id} was revoked."}
@@ -126,10 +127,11 @@ async def _found(store: KeyStore, key_id: str) -> ApiKey:
         raise ApiError(404, "KEY_NOT_FOUND", "API key not found.") from None
 
 
-@get("/v1/projects/{project_id:str}/usage", responses=errors(*MANAGING), operation_class=UsageOperation)
+@get("/v1/projects/{project_id:str}/usage", responses=errors(*MANAGING), opt=access(ADMIN),
+     operation_class=UsageOperation)
 async def get_usage(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
     """Deepgram's usage summary: hours and requests per day, for every key or one (``accessor``)."""
-    store = await _admin_store(request, server, project_id)
+    store = _admin_store(server, project_id)
     start, end, accessor = (request.query_params.get(name) for name in ("start", "end", "accessor"))
     last = _date(end, "end") if end else utc_now().date()
     first = _date(start, "start") if start else last - timedelta(days=USAGE_DAYS - 1)

@@ -1,10 +1,11 @@
 """A live transcription: bytes to audio, its channels, the order of their decodes, one decode.
 
-``LiveStream`` is driven by its host (the WebSocket handler, ``whisper-api live``): ``feed``
-bytes as they come, ``finalize`` on request, ``end`` at the end of the stream, while ``run``
-works through the decodes one at a time, finals before interims, and hands each event to
-``emit``. The host supplies ``decode`` (where and with which worker a decode runs);
-``transcribe_job`` is what runs there.
+``open_stream`` (``Transcriber.stream``) is the one place a live transcription is put together:
+the VAD, the speaker tracker, and ``transcribe_job``, which answers how a final (or an interim)
+is decoded. Its host (the WebSocket handler, ``whisper-api live``) supplies only the transport
+and where decodes run: it ``feed``s bytes as they come, asks to ``finalize``, ``end``s the stream,
+while ``run`` works through the decodes one at a time, finals before interims, and hands each
+event to ``emit``.
 """
 
 from __future__ import annotations
@@ -21,19 +22,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray
-from whisper_api.core import Transcriber
 from whisper_api.options import TranscribeOptions
 from whisper_api.streaming.channel import ChannelStream, DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder
 from whisper_api.streaming.events import StreamEvent, StreamOptions
 from whisper_api.transcript import Word
-from whisper_api.vad.detector import VoiceActivity, open_vad
+from whisper_api.vad.detector import VoiceActivity, open_vad, vad_model_path
 
 if TYPE_CHECKING:
+    from whisper_api.core import Transcriber
     from whisper_api.diarize.online import SpeakerTracker
 
 Decode = Callable[[DecodeJob], Awaitable[tuple[Word, ...]]]
 Emit = Callable[[StreamEvent], Awaitable[None]]
+Work = Callable[["Transcriber", "threading.Event | None"], tuple[Word, ...]]
+"""One decode, given the transcriber that runs it and an event that stops it."""
+RunDecode = Callable[[DecodeJob, Work], Awaitable[tuple[Word, ...]]]
+"""Where a decode runs, the host's choice: a thread by default; a server's worker pool, finals first."""
 
 MIN_DECODE_SAMPLES = int(1.1 * SAMPLE_RATE)
 """whisper.cpp skips input shorter than 1 s: shorter utterances are padded with silence."""
@@ -258,3 +263,27 @@ class LiveStream:
         self.decoder.close()
         if self.session is not None:
             self.session.close()
+
+
+def open_stream(transcriber: Transcriber, options: StreamOptions, decoder: StreamDecoder, emit: Emit,
+                run: RunDecode | None = None) -> LiveStream:
+    """A live transcription with ``transcriber``'s models and settings (blocking: a speaker model is loaded
+    here when the options diarize, so a missing one is refused before any audio is read)."""
+    diarize = options.transcribe.diarize
+    speakers = None
+    if diarize is not None:
+        from whisper_api.diarize.online import SpeakerTracker  # scipy: imported only when needed
+
+        if diarize.mode == "speaker":
+            transcriber.diarizer.encoder()
+        speakers = SpeakerTracker(diarize)
+    reduce_finals = not transcriber.settings.live_full_context
+
+    async def on_a_thread(_: DecodeJob, work: Work) -> tuple[Word, ...]:
+        return await asyncio.to_thread(work, transcriber, None)
+
+    async def decode(job: DecodeJob) -> tuple[Word, ...]:
+        return await (run or on_a_thread)(job, lambda worker, stop: transcribe_job(
+            worker, job, options.transcribe, stop, reduce_finals, speakers))
+
+    return LiveStream(decoder, options, vad_model_path(transcriber.models), decode, emit)
