@@ -10,7 +10,7 @@ export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
 
 CMAKE_ARGS ?=
 
-.PHONY: install install-all demo whisper-cli test lint pytest bench docs clean
+.PHONY: install install-all demo whisper-cli test test-fast lint pytest bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,9 +42,19 @@ lint:
 	$(VENV)/bin/lint-imports
 
 # pytest exits 5 when it collected no test: that must fail, not pass quietly.
-pytest:
-	$(PY) -m pytest -q; status=$$?; \
+define run_pytest
+	$(PY) -m pytest -q $(1); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: no tests ran"; exit 1; fi; exit $$status
+endef
+
+## test-fast: the in-process tier (tests/unit: no subprocess, no socket), in seconds
+test-fast:
+	$(call run_pytest,tests/unit)
+
+# The fast tier first, then the end-to-end tier (real servers, engines, clients), two files at a time:
+# most of its time is spent waiting on servers and sockets, so two workers halve it on two cores.
+pytest: test-fast
+	$(call run_pytest,-n 2 --dist loadfile --ignore=tests/unit)
 
 bench: install-all
 	$(PY) -m pip install --quiet -e ".[peers]"

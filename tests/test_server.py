@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import jwt
 import numpy as np
 import pytest
 from deepgram import DeepgramClient
@@ -119,50 +118,24 @@ def test_sdk_lists_models(setup: Setup) -> None:
 
 # -- errors, as raw requests ---------------------------------------------------------------------
 
-def expired_token(setup: Setup) -> str:
-    secret = bytes.fromhex((setup.home / "server-secret").read_text())
-    now = datetime.now(timezone.utc)
-    return jwt.encode({"sub": setup.keys.listen[3:15], "scope": "listen", "iat": now - timedelta(minutes=5),
-                       "exp": now - timedelta(minutes=1)}, secret, algorithm="HS256")
-
-
 @pytest.mark.parametrize(
     ("case", "status", "err_code"),
     [
         ("no auth", 401, "INVALID_AUTH"),
-        ("bad key", 401, "INVALID_AUTH"),
-        ("revoked key", 401, "INVALID_AUTH"),
-        ("expired key", 401, "INVALID_AUTH"),
-        ("expired temporary token", 401, "INVALID_AUTH"),
         ("corrupt audio", 400, "Bad Request"),
         ("zero bytes", 400, "Bad Request"),
-        ("bad json", 400, "Bad Request"),
-        ("json without url", 400, "Bad Request"),
-        ("private network url", 400, "Bad Request"),
         ("oversized body", 413, "PAYLOAD_TOO_LARGE"),
-        ("unknown model", 400, "Bad Request"),
         ("unknown language", 400, "Bad Request"),
-        ("bad boolean", 400, "INVALID_QUERY_PARAMETER"),
     ],
 )
 def test_error_cases(setup: Setup, case: str, status: int, err_code: str) -> None:
-    json_headers = {"Content-Type": "application/json"}
+    """On a real server (the refusals that need no audio run in-process: tests/unit/test_requests.py)."""
     requests = {
         "no auth": lambda: post(setup, setup.wav, key=None),
-        "bad key": lambda: post(setup, setup.wav, key=None, headers={"Authorization": "Token wa_nope"}),
-        "revoked key": lambda: post(setup, setup.wav, key="revoked"),
-        "expired key": lambda: post(setup, setup.wav, key="expired"),
-        "expired temporary token": lambda: post(setup, setup.wav, key=None,
-                                                headers={"Authorization": f"bearer {expired_token(setup)}"}),
         "corrupt audio": lambda: post(setup, b"\x00garbage" * 500),
         "zero bytes": lambda: post(setup, b""),
-        "bad json": lambda: post(setup, b"{not json", headers=json_headers),
-        "json without url": lambda: post(setup, b'{"link": "x"}', headers=json_headers),
-        "private network url": lambda: post(setup, b'{"url": "http://[::1]:9/a.wav"}', headers=json_headers),
         "oversized body": lambda: post(setup, b"\x00" * 6_000_000),
-        "unknown model": lambda: post(setup, setup.wav, query="?model=tiny-unheard-of"),
         "unknown language": lambda: post(setup, setup.wav, query="?language=xx"),
-        "bad boolean": lambda: post(setup, setup.wav, query="?punctuate=maybe"),
     }
     response = requests[case]()
     assert response.status_code == status, response.text
@@ -172,20 +145,9 @@ def test_error_cases(setup: Setup, case: str, status: int, err_code: str) -> Non
     assert_healthy(setup)
 
 
-def test_private_url_error_says_why(setup: Setup) -> None:
-    response = post(setup, b'{"url": "http://10.11.12.13/a.wav"}', headers={"Content-Type": "application/json"})
-    assert response.status_code == 400
-    assert "private or local address" in response.json()["err_msg"]
-
-
 def test_unknown_parameters_are_ignored(setup: Setup) -> None:
     response = post(setup, setup.wav, query="?tier=nova&alternatives=2&no_delay=true&summarize=v2&topics=true")
     assert response.status_code == 200
-
-
-def test_unknown_routes_are_json_404(setup: Setup) -> None:
-    response = httpx.get(f"{setup.server.url}/v1/nothing-here")
-    assert response.status_code == 404 and response.json()["err_code"] == "NOT_FOUND"
 
 
 # -- parameters ----------------------------------------------------------------------------------
@@ -336,31 +298,6 @@ def test_sdk_manages_keys_with_an_admin_key(setup: Setup) -> None:
     assert post(setup, setup.wav, key=None, headers={"Authorization": f"Token {key}"}).status_code == 401
 
 
-def test_management_needs_the_admin_scope(setup: Setup) -> None:
-    response = httpx.get(f"{setup.server.url}/v1/projects", headers={"Authorization": f"Token {setup.keys.listen}"})
-    assert response.status_code == 403
-    assert response.json()["err_code"] == "INSUFFICIENT_PERMISSIONS"
-    token = httpx.post(f"{setup.server.url}/v1/auth/grant", json={},
-                       headers={"Authorization": f"Token {setup.keys.admin}"}).json()["access_token"]
-    bearer = httpx.get(f"{setup.server.url}/v1/projects", headers={"Authorization": f"Bearer {token}"})
-    assert bearer.status_code == 401  # temporary tokens never manage
-    unknown = httpx.get(f"{setup.server.url}/v1/projects/nope/keys",
-                        headers={"Authorization": f"Token {setup.keys.admin}"})
-    assert unknown.status_code == 404 and unknown.json()["err_code"] == "PROJECT_NOT_FOUND"
-
-
-def test_grant_ttl_is_checked(setup: Setup) -> None:
-    headers = {"Authorization": f"Token {setup.keys.listen}"}
-    assert httpx.post(f"{setup.server.url}/v1/auth/grant", json={}, headers=headers).json()["expires_in"] == 30
-    assert httpx.post(f"{setup.server.url}/v1/auth/grant", json={"ttl_seconds": 9999},
-                      headers=headers).status_code == 400
-
-
-def test_openapi_schema_is_served(setup: Setup) -> None:
-    schema = httpx.get(f"{setup.server.url}/schema/openapi.json").json()
-    assert "/v1/listen" in schema["paths"]
-
-
 def test_a_redirect_to_a_private_address_is_refused(setup: Setup) -> None:
     served = ServedFiles({"/clip.wav": setup.wav}, redirects={"/moved.wav": "http://[::1]:9/clip.wav"})
     with serve(served) as url:
@@ -414,42 +351,8 @@ def test_a_transcription_past_the_timeout_is_504(tmp_path: Path, micro_model: Pa
 
 # -- hostile or odd input ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model", ["whisper-/etc/passwd", "../ggml-micro.bin", "whisper-~/.bashrc", "/tmp/x.bin"])
-def test_model_names_never_reach_the_filesystem(setup: Setup, model: str) -> None:
-    response = post(setup, setup.wav, query=f"?model={model}")
-    assert response.status_code == 400
-    assert "No such model" in response.json()["err_msg"]
-
-
 def test_bcp47_languages_are_understood(setup: Setup) -> None:
     assert post(setup, setup.wav, query="?language=en-US").status_code == 200
-
-
-@pytest.mark.parametrize(
-    ("path", "body"),
-    [("/v1/listen", b"[" * 60000), ("/v1/auth/grant", b"[" * 60000)],
-)
-def test_deeply_nested_json_is_a_400(setup: Setup, path: str, body: bytes) -> None:
-    response = httpx.post(f"{setup.server.url}{path}", content=body, timeout=30,
-                          headers={"Authorization": f"Token {setup.keys.admin}", "Content-Type": "application/json"})
-    assert response.status_code == 400
-
-
-@pytest.mark.parametrize(
-    "body",
-    [{"time_to_live_in_seconds": "abc"}, {"time_to_live_in_seconds": 1e20}, {"time_to_live_in_seconds": -5},
-     {"scopes": 5}, {"expiration_date": "99999999999w"}],
-)
-def test_bad_key_requests_are_400(setup: Setup, body: dict[str, object]) -> None:
-    from whisper_api.server.projects import PROJECT_ID
-
-    response = httpx.post(f"{setup.server.url}/v1/projects/{PROJECT_ID}/keys", json=body,
-                          headers={"Authorization": f"Token {setup.keys.admin}"})
-    assert response.status_code == 400, response.text
-
-
-def test_non_finite_numbers_are_refused(setup: Setup) -> None:
-    assert post(setup, setup.wav, query="?utt_split=nan").status_code == 400
 
 
 def test_a_model_that_fails_to_load_gives_503_not_a_hang(tmp_path: Path) -> None:
@@ -486,7 +389,3 @@ def test_format_srt_vtt_and_text_are_caption_files(setup: Setup) -> None:
     assert as_text.headers["content-type"].startswith("text/plain") and as_text.text.strip()
     assert "results" in post(setup, setup.wav, query="?format=json").json()
 
-
-def test_an_unknown_format_is_400(setup: Setup) -> None:
-    response = post(setup, setup.wav, query="?format=docx")
-    assert response.status_code == 400 and response.json()["err_code"] == "INVALID_QUERY_PARAMETER"

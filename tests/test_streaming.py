@@ -70,9 +70,10 @@ def test_linear32_mixes_to_mono() -> None:
 @pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
 def test_resampling_keeps_pitch_length_and_chunking_invariance(rate: int) -> None:
     wave = np.sin(2 * np.pi * 440 * np.arange(rate * 2) / rate).astype(np.float32)[:, None]
-    whole = Resampler(rate, 1)(wave)
+    whole = Resampler(rate, 1)(wave, last=True)
     chunked_resampler = Resampler(rate, 1)
-    chunked = np.concatenate([chunked_resampler(wave[start:start + 777]) for start in range(0, len(wave), 777)])
+    chunked = np.concatenate([*(chunked_resampler(wave[start:start + 777]) for start in range(0, len(wave), 777)),
+                              chunked_resampler(wave[:0], last=True)])
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
     assert abs(len(whole) - 2 * SAMPLE_RATE) <= 2
     crossings = np.count_nonzero(np.diff(np.signbit(whole[100:-100, 0])))

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
 from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
-from whisper_api.errors import TranscriptionCancelled
+from whisper_api.errors import InvalidOptionError, TranscriptionCancelled
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio, "npt.NDArray[np.floating[Any]]"]
 """A file, encoded bytes or a stream of them, or samples: 16 kHz floats, 1-D or (frames, channels)."""
+DIARIZE_EXTRA = ("scipy", "threadpoolctl")
+"""What ``pip install 'whisper-api[diarize]'`` adds."""
 
 
 class Transcriber:
@@ -55,9 +57,7 @@ class Transcriber:
         """Created on first use: diarization imports scipy, which transcribing alone never needs."""
         with self._diarizer_lock:
             if self._diarizer is None:
-                from whisper_api.diarize.diarizer import Diarizer
-
-                self._diarizer = Diarizer(self.models)
+                self._diarizer = require_diarization()(self.models)
             return self._diarizer
 
     def __enter__(self) -> Transcriber:
@@ -160,6 +160,19 @@ class Transcriber:
         diarization = self.diarizer.diarize(audio, options, cancel)
         labelled = label_words(transcript, diarization.turns, diarization.speakers)
         return dataclasses.replace(labelled, warnings=(*labelled.warnings, *diarization.warnings))
+
+
+def require_diarization() -> type[Diarizer]:
+    """The diarizer class, or a clear error when its extra is not installed (a plain ``pip install .``):
+    front ends call it before fetching models diarization would need."""
+    try:
+        from whisper_api.diarize.diarizer import Diarizer
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in DIARIZE_EXTRA:
+            raise
+        raise InvalidOptionError("speaker diarization needs scipy and threadpoolctl: "
+                                 "pip install 'whisper-api[diarize]'") from None
+    return Diarizer
 
 
 def _stop_if_cancelled(cancel: threading.Event | None) -> None:

@@ -132,7 +132,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("job_lease_seconds", "Server: how long a callback job stays with a server that stopped answering "
                 "before another (or a restarted one) takes it up.", _parse_positive_float, lambda _: 30.0),
     SettingSpec("rate_limit_storage", "Server: where per-key request counts live: memory:// (one server) or a "
-                "shared store such as redis://host:6379 (needs the coredis package).", str, lambda _: "memory://"),
+                "shared store such as redis://host:6379 (pip install 'whisper-api[redis]').", str, lambda _: "memory://"),
     SettingSpec("metrics", "Server: serve Prometheus metrics at /metrics.", _parse_bool, lambda _: True),
     SettingSpec("no_auth", "Server: accept requests without an API key (local development only).", _parse_bool,
                 lambda _: False),

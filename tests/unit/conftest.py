@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,17 @@ def client(home: Path, micro_model: Path) -> Iterator[TestClient]:  # type: igno
 
 @pytest.fixture
 def keys(home: Path) -> dict[str, str]:
-    """A listen key and an admin key in the app's database."""
-    store = KeyStore(load_settings().database_url)
+    """Keys in the app's database: listen, admin, revoked (a listen key), expired (a day ago)."""
+    url = load_settings().database_url
+    store = KeyStore(url)
+    past = datetime.now(timezone.utc) - timedelta(days=2)
+    stale = KeyStore(url, clock=lambda: past)
     try:
-        return {scope: store.create(scope, (scope,))[1].text for scope in ("listen", "admin")}
+        made = {scope: store.create(scope, (scope,))[1].text for scope in ("listen", "admin")}
+        made["revoked"] = store.create("revoked")[1].text
+        store.revoke(made["revoked"])
+        made["expired"] = stale.create("expired", expires_at=past + timedelta(days=1))[1].text
+        return made
     finally:
         store.close()
+        stale.close()

@@ -39,7 +39,8 @@ class KeyLimiter:
         try:
             storage = storage_from_string(storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}")
         except Exception as exc:  # the library raises ConfigurationError or a driver's ImportError
-            raise SettingsError(f"rate_limit_storage: {exc}") from None
+            hint = " (pip install 'whisper-api[redis]')" if "redis" in storage_uri else ""
+            raise SettingsError(f"rate_limit_storage: {exc}{hint}") from None
         self._window = MovingWindowRateLimiter(storage)
         self._streams: Counter[str] = Counter()
         self.open_streams = 0

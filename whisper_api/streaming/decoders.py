@@ -78,11 +78,11 @@ class PcmDecoder:
         self.resample = Resampler(sample_rate, 1 if mono else channels)
         self.carry = b""
 
-    def feed(self, data: bytes) -> FloatArray:
+    def feed(self, data: bytes, last: bool = False) -> FloatArray:
         data = self.carry + data
         usable = len(data) - len(data) % self.frame_bytes
         self.carry = data[usable:]
-        return self.resample(self._shape(self._samples(data[:usable])))
+        return self.resample(self._shape(self._samples(data[:usable])), last)
 
     def _samples(self, data: bytes) -> FloatArray:
         if self.encoding == "linear16":
@@ -97,7 +97,7 @@ class PcmDecoder:
         return frames.mean(axis=1, dtype=np.float32, keepdims=True) if self.mono and self.channels > 1 else frames
 
     def finish(self) -> FloatArray:
-        return self.feed(b"")
+        return self.feed(b"", last=True)
 
     def close(self) -> None:
         pass

@@ -272,10 +272,11 @@ def open_stream(transcriber: Transcriber, options: StreamOptions, decoder: Strea
     diarize = options.transcribe.diarize
     speakers = None
     if diarize is not None:
+        diarizer = transcriber.diarizer  # refuses clearly when the diarize extra is missing
         from whisper_api.diarize.online import SpeakerTracker  # scipy: imported only when needed
 
         if diarize.mode == "speaker":
-            transcriber.diarizer.encoder()
+            diarizer.encoder()
         speakers = SpeakerTracker(diarize)
     reduce_finals = not transcriber.settings.live_full_context
 
