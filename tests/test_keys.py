@@ -19,6 +19,7 @@ from tests.support.cli import run_cli
 from whisper_api.errors import DatabaseError, InvalidOptionError, KeyNotFoundError, KeyStoreError
 from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore, parse_expiry
+from whisper_api.keys.store import Verification
 from whisper_api.keys.tokens import new_token, parse_token
 from whisper_api.settings import load_settings
 from whisper_api.store.db import Database
@@ -117,13 +118,22 @@ def test_usage_is_recorded(store: KeyStore) -> None:
     assert used.last_used_at is not None
 
 
-def test_verify_async_runs_off_the_event_loop(store: KeyStore) -> None:
+def test_verify_async_runs_off_the_event_loop(store: KeyStore, monkeypatch: pytest.MonkeyPatch) -> None:
     _, token = store.create()
+    checked_on: list[threading.Thread] = []
+    verify = store.verify
 
-    async def check() -> bool:
-        return (await store.verify_async(token.text)).ok
+    def recording(text: str, scope: str = "listen") -> Verification:
+        checked_on.append(threading.current_thread())
+        return verify(text, scope)
 
-    assert asyncio.run(check())
+    monkeypatch.setattr(store, "verify", recording)
+
+    async def check() -> tuple[bool, threading.Thread]:
+        return (await store.verify_async(token.text)).ok, threading.current_thread()
+
+    ok, loop_thread = asyncio.run(check())
+    assert ok and checked_on and checked_on[0] is not loop_thread
 
 
 def test_the_database_file_is_private_and_never_holds_a_secret(store: KeyStore, home: Path) -> None:

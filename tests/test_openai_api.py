@@ -57,10 +57,16 @@ def test_verbose_json_with_words(served: tuple[RunningServer, str, Path]) -> Non
     assert all(word.end >= word.start for word in result.words)
 
 
-def test_translation(served: tuple[RunningServer, str, Path]) -> None:
+def test_translation_runs_as_a_translation(served: tuple[RunningServer, str, Path]) -> None:
+    """The route asks the engine to translate (random weights: what it says is noise; the real-weight
+    tests check that French comes out in English)."""
     with served[2].open("rb") as audio:
-        result = client(served).audio.translations.create(model="whisper-1", file=audio)
-    assert isinstance(result.text, str)
+        plain = client(served).audio.translations.create(model="whisper-1", file=audio)
+    with served[2].open("rb") as audio:
+        result = client(served).audio.translations.create(model="whisper-1", file=audio,
+                                                          response_format="verbose_json")
+    assert isinstance(plain.text, str)
+    assert result.task == "translate" and result.duration == pytest.approx(10.0, abs=0.1)  # type: ignore[attr-defined]
 
 
 def test_errors_have_openai_shape(served: tuple[RunningServer, str, Path]) -> None:

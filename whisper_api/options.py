@@ -72,6 +72,34 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values an option takes, declared once: the CLI, the REST and OpenAI parsers and Python
+    callers (through ``TranscribeOptions``) all check against it."""
+
+    low: float
+    high: float
+
+    @property
+    def wanted(self) -> str:
+        return f"a number from {self.low:g} to {self.high:g}"
+
+    def holds(self, value: float) -> bool:
+        return self.low <= value <= self.high  # NaN holds nowhere
+
+    def bounds(self) -> dict[str, float]:
+        """typer's ``min``/``max`` for the finite ends."""
+        return {name: end for name, end in (("min", self.low), ("max", self.high)) if math.isfinite(end)}
+
+
+RANGES = {
+    "temperature": Range(0.0, 1.0),
+    "no_speech_threshold": Range(0.0, 1.0),
+    "logprob_threshold": Range(-math.inf, 0.0),
+    "entropy_threshold": Range(0.0, math.inf),
+}
+
+
+@dataclass(frozen=True)
 class TranscribeOptions:
     """Decoding options. ``None`` means "the configured default" (see settings)."""
 
@@ -121,6 +149,12 @@ class TranscribeOptions:
     """Drop a segment that repeats the one before, and collapse a phrase repeated over and over."""
     diarize: DiarizeOptions | None = None
     """Label every word with its speaker (see docs/diarization.md); None skips diarization."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if not allowed.holds(value):
+                raise InvalidOptionError(f"{name} must be {allowed.wanted}, not {value}")
 
     @property
     def keeps_channels(self) -> bool:

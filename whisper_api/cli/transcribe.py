@@ -26,7 +26,7 @@ from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
 from whisper_api.models.store import looks_like_path
-from whisper_api.options import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, RANGES, TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 
@@ -62,13 +62,16 @@ def transcribe(
     no_repetition_filter: Annotated[bool, typer.Option(
         "--no-repetition-filter", help="Keep repeated segments and phrases.")] = False,
     no_speech_threshold: Annotated[float, typer.Option(
-        "--no-speech-threshold", min=0, max=1, help="Drop windows more likely silence than this; 1: never.")
+        "--no-speech-threshold", **RANGES["no_speech_threshold"].bounds(),
+        help="Drop windows more likely silence than this; 1: never.")
     ] = DEFAULT_THRESHOLDS.no_speech,
     logprob_threshold: Annotated[float, typer.Option(
-        "--logprob-threshold", max=0, help="Re-decode or drop windows below this log-probability; -inf: never.")
+        "--logprob-threshold", **RANGES["logprob_threshold"].bounds(),
+        help="Re-decode or drop windows below this log-probability; -inf: never.")
     ] = DEFAULT_THRESHOLDS.logprob,
     entropy_threshold: Annotated[float, typer.Option(
-        "--entropy-threshold", min=0, help="Re-decode looping windows below this entropy; 0: never.")
+        "--entropy-threshold", **RANGES["entropy_threshold"].bounds(),
+        help="Re-decode looping windows below this entropy; 0: never.")
     ] = DEFAULT_THRESHOLDS.entropy,
     multichannel: Annotated[
         bool, typer.Option("--multichannel", help="Transcribe each audio channel separately.")

@@ -29,6 +29,13 @@ class EngineInfo:
     cpu_features: str
 
 
+def languages() -> list[str]:
+    """Every language code whisper.cpp knows, in its own order (a multilingual model's languages)."""
+    import _pywhispercpp as pw  # the binding's language table; loaded when first asked
+
+    return [str(pw.whisper_lang_str(index)) for index in range(pw.whisper_lang_max_id() + 1)]
+
+
 def native_info() -> EngineInfo:
     try:
         import _pywhispercpp as pw

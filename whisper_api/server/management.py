@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 from prometheus_client import generate_latest
 
+from whisper_api.engine.info import languages
 from whisper_api.models.identity import ModelRecord
 from whisper_api.models.store import display_name
 from whisper_api.server.auth import Caller
@@ -38,11 +39,7 @@ async def grant(request: Request[Any, Any, Any], server: Server, caller: Caller)
 
 
 def _languages(model: ModelRecord) -> list[str]:
-    if not model.multilingual:
-        return ["en"]
-    import _pywhispercpp as pw  # whisper.cpp's own language table
-
-    return [str(pw.whisper_lang_str(index)) for index in range(pw.whisper_lang_max_id() + 1)]
+    return languages() if model.multilingual else ["en"]
 
 
 def _model_json(model: ModelRecord) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from whisper_api.errors import WhisperApiError
 from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.webvtt import to_vtt
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import RANGES, TranscribeOptions
 from whisper_api.server.auth import Caller
 from whisper_api.server.deps import TRANSCRIBE, access
 from whisper_api.server.errors import ApiError, from_core
@@ -80,12 +80,13 @@ def _field(form: dict[str, Any], name: str) -> str | None:
 
 
 def _temperature(form: dict[str, Any]) -> float:
+    allowed = RANGES["temperature"]
     try:
         value = float(_field(form, "temperature") or 0.0)
     except ValueError:
-        raise _invalid("temperature", "a number from 0 to 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise _invalid("temperature", "a number from 0 to 1")
+        raise _invalid("temperature", allowed.wanted) from None
+    if not allowed.holds(value):
+        raise _invalid("temperature", allowed.wanted)
     return value
 
 

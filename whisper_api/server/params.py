@@ -18,7 +18,14 @@ from dataclasses import dataclass, replace
 from whisper_api.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, RawFormat
 from whisper_api.errors import InvalidOptionError
 from whisper_api.formats.deepgram import DeepgramOptions
-from whisper_api.options import DEFAULT_THRESHOLDS, MODES, DiarizeOptions, SpeakerCount, TranscribeOptions
+from whisper_api.options import (
+    DEFAULT_THRESHOLDS,
+    MODES,
+    RANGES,
+    DiarizeOptions,
+    SpeakerCount,
+    TranscribeOptions,
+)
 from whisper_api.server.errors import ApiError
 from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamOptions
@@ -125,9 +132,9 @@ def _guard(query: Query, options: TranscribeOptions) -> TranscribeOptions:
     return replace(
         options, vad=_switch(query, "vad_filter"), guard=_switch(query, "hallucination_guard") is not False,
         repetition_filter=_switch(query, "repetition_filter") is not False,
-        no_speech_threshold=_within(query, "no_speech_threshold", DEFAULT_THRESHOLDS.no_speech, 0.0, 1.0),
-        logprob_threshold=_within(query, "logprob_threshold", DEFAULT_THRESHOLDS.logprob, -math.inf, 0.0),
-        entropy_threshold=_within(query, "entropy_threshold", DEFAULT_THRESHOLDS.entropy, 0.0, math.inf),
+        no_speech_threshold=_within(query, "no_speech_threshold", DEFAULT_THRESHOLDS.no_speech),
+        logprob_threshold=_within(query, "logprob_threshold", DEFAULT_THRESHOLDS.logprob),
+        entropy_threshold=_within(query, "entropy_threshold", DEFAULT_THRESHOLDS.entropy),
     )
 
 
@@ -136,12 +143,12 @@ def _switch(query: Query, name: str) -> bool | None:
     return _bool(query, name) if (_last(query, name) or "").strip() else None
 
 
-def _within(query: Query, name: str, default: float, low: float, high: float) -> float:
+def _within(query: Query, name: str, default: float) -> float:
     number = _value(query, name)
     if number is None:
         return default
-    if not low <= number <= high:  # NaN fails too
-        raise _invalid(name, f"a number from {low:g} to {high:g}")
+    if not RANGES[name].holds(number):
+        raise _invalid(name, RANGES[name].wanted)
     return number
 
 
