@@ -21,7 +21,7 @@ import numpy as np
 from common import SHARED, random_model
 
 from whisper_api.audio import SAMPLE_RATE, FloatArray, decode_file
-from whisper_api.engine import Engine, EngineJob
+from whisper_api.engine import Decoding, Engine, EngineJob
 from whisper_api.engine.native import NativeEngine
 from whisper_api.engine.whisper_cli import CliEngine
 from whisper_api.options import TranscribeOptions
@@ -60,7 +60,8 @@ def main() -> None:
             model = random_model(dims, Path(folder))
             native.preload(model)
             for seconds in (5, 60):
-                job = EngineJob(audio=clip(speech, seconds), model_path=model, options=OPTIONS, threads=args.threads)
+                job = EngineJob(audio=clip(speech, seconds), model_path=model, decoding=Decoding.of(OPTIONS),
+                                threads=args.threads)
                 per_request(native, job)  # warm-up: caches, first-call allocations
                 native_times, cli_times = [], []
                 for _ in range(args.runs):

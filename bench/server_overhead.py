@@ -28,7 +28,7 @@ from common import SHARED, random_model, timed
 from pywhispercpp.model import Model
 
 from whisper_api.audio import SAMPLE_RATE, decode_file
-from whisper_api.engine import EngineJob
+from whisper_api.engine import Decoding, EngineJob
 from whisper_api.engine.whisper_cli import CliEngine
 from whisper_api.keys import KeyStore
 from whisper_api.options import TranscribeOptions
@@ -72,8 +72,8 @@ def measure(dims: str, home: Path, clips: dict[int, Path], key: str, runs: int, 
         if 5 not in lengths:
             return
         cli = CliEngine(home=home)
-        job = EngineJob(audio=decode_file(clips[5]).mono(), model_path=model, options=TranscribeOptions(language="en"),
-                        threads=THREADS)
+        job = EngineJob(audio=decode_file(clips[5]).mono(), model_path=model,
+                        decoding=Decoding.of(TranscribeOptions(language="en")), threads=THREADS)
         served, spawned = compare(post(clips[5]), lambda: cli.transcribe(job), runs)
         print(f"{dims:5s}  5 s  server {served:7.3f} s   whisper-cli per request {spawned:7.3f} s   "
               f"speed-up {spawned / served:5.2f}x ({1000 * (spawned - served):.0f} ms per request)", flush=True)

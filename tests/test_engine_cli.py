@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.audio_files import noise, speechlike, write_wav
 from tests.support.cli import run_cli
-from whisper_api.engine import EngineJob, EngineResult
+from whisper_api.engine import Decoding, EngineJob, EngineResult
 from whisper_api.engine.native import NativeEngine
 from whisper_api.engine.whisper_cli import CliEngine, find_whisper_cli
 from whisper_api.errors import EngineError, TranscriptionCancelled
@@ -58,7 +58,7 @@ def assert_same(native_result: EngineResult, cli_result: EngineResult) -> None:
 @pytest.mark.parametrize("clip", sorted(CLIPS))
 def test_same_words_and_times_as_the_native_engine(native: NativeEngine, binary: Path, micro_model: Path,
                                                    clip: str) -> None:
-    job = EngineJob(audio=CLIPS[clip](), model_path=micro_model, options=GREEDY, threads=2)
+    job = EngineJob(audio=CLIPS[clip](), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=2)
     native_result = native.transcribe(job)
     assert native_result.segments
     assert_same(native_result, CliEngine(str(binary)).transcribe(job))
@@ -76,7 +76,7 @@ def test_same_words_and_times_as_the_native_engine(native: NativeEngine, binary:
 )
 def test_options_map_to_the_same_decoding(native: NativeEngine, binary: Path, micro_model: Path,
                                           options: TranscribeOptions) -> None:
-    job = EngineJob(audio=speechlike(seed=5), model_path=micro_model, options=options, threads=2)
+    job = EngineJob(audio=speechlike(seed=5), model_path=micro_model, decoding=Decoding.of(options), threads=2)
     native_result, cli_result = native.transcribe(job), CliEngine(str(binary)).transcribe(job)
     assert_same(native_result, cli_result)
     assert native_result.language_confidence == cli_result.language_confidence
@@ -84,7 +84,8 @@ def test_options_map_to_the_same_decoding(native: NativeEngine, binary: Path, mi
 
 def test_progress_is_reported_from_the_child(binary: Path, micro_model: Path) -> None:
     seen: list[float] = []
-    job = EngineJob(audio=noise(35.0), model_path=micro_model, options=GREEDY, threads=2, progress=seen.append)
+    job = EngineJob(audio=noise(35.0), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=2,
+                    progress=seen.append)
     CliEngine(str(binary)).transcribe(job)
     assert seen and seen == sorted(seen) and seen[-1] == 1.0
 
@@ -105,7 +106,7 @@ def test_a_bad_model_is_an_engine_error_with_the_binary_s_words(binary: Path, tm
                                                                micro_model: Path) -> None:
     broken = tmp_path / "ggml-broken.bin"
     broken.write_bytes(micro_model.read_bytes()[:2_000_000])
-    job = EngineJob(audio=noise(1.0), model_path=broken, options=GREEDY, threads=1)
+    job = EngineJob(audio=noise(1.0), model_path=broken, decoding=Decoding.of(GREEDY), threads=1)
     with pytest.raises(EngineError, match=r"whisper-cli failed \(exit \d+\): .*") as caught:
         CliEngine(str(binary)).transcribe(job)
     assert "load" in str(caught.value) or "model" in str(caught.value)
@@ -147,14 +148,14 @@ def test_subprocess_failures_are_clear_engine_errors(tmp_path: Path, micro_model
                                                     body: str, message: str) -> None:
     engine = CliEngine(fake_binary(tmp_path, body))
     with pytest.raises(EngineError, match=message):
-        engine.transcribe(EngineJob(audio=noise(1.0), model_path=micro_model, options=GREEDY, threads=1))
+        engine.transcribe(EngineJob(audio=noise(1.0), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=1))
     assert list(private_tmp.iterdir()) == []
 
 
 def test_a_missing_binary_says_how_to_get_one(micro_model: Path) -> None:
     with pytest.raises(EngineError, match="not found or not executable"):
         CliEngine("/nonexistent/whisper-cli").transcribe(
-            EngineJob(audio=noise(1.0), model_path=micro_model, options=GREEDY, threads=1))
+            EngineJob(audio=noise(1.0), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=1))
 
 
 def sleeping_child(tmp_path: Path) -> tuple[str, Path]:
@@ -178,7 +179,7 @@ def assert_gone(pid: int) -> None:
 def test_cancel_kills_the_child_and_leaves_no_files(tmp_path: Path, micro_model: Path, private_tmp: Path) -> None:
     binary, pid_file = sleeping_child(tmp_path)
     cancel = threading.Event()
-    job = EngineJob(audio=noise(1.0), model_path=micro_model, options=GREEDY, threads=1, cancel=cancel)
+    job = EngineJob(audio=noise(1.0), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=1, cancel=cancel)
     with ThreadPoolExecutor(1) as pool:
         future = pool.submit(CliEngine(binary).transcribe, job)
         pid = wait_for(pid_file)
@@ -191,7 +192,7 @@ def test_cancel_kills_the_child_and_leaves_no_files(tmp_path: Path, micro_model:
 
 def test_a_timeout_kills_the_child(tmp_path: Path, micro_model: Path, private_tmp: Path) -> None:
     binary, pid_file = sleeping_child(tmp_path)
-    job = EngineJob(audio=noise(1.0), model_path=micro_model, options=GREEDY, threads=1)
+    job = EngineJob(audio=noise(1.0), model_path=micro_model, decoding=Decoding.of(GREEDY), threads=1)
     with pytest.raises(EngineError, match=r"timed out after 0\.5 s"):
         CliEngine(binary, timeout=0.5).transcribe(job)
     assert_gone(wait_for(pid_file))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio_files import noise, speechlike
-from whisper_api.engine import EngineJob, create_engine
+from whisper_api.engine import Decoding, EngineJob, create_engine
 from whisper_api.engine.native import NativeEngine
 from whisper_api.errors import EngineError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
@@ -33,7 +33,7 @@ def engine() -> NativeEngine:
 
 
 def job(model: Path, audio: np.ndarray, options: TranscribeOptions = FAST, **extra: object) -> EngineJob:
-    return EngineJob(audio=audio, model_path=model, options=options, threads=2, **extra)  # type: ignore[arg-type]
+    return EngineJob(audio=audio, model_path=model, decoding=Decoding.of(options), threads=2, **extra)  # type: ignore[arg-type]
 
 
 def check_structure(segments: tuple[object, ...], duration: float) -> None:

@@ -18,7 +18,7 @@ from tests.support.cli import run_cli
 from tests.support.conversation import conversation_audio
 from tests.support.server import RunningServer, run_server
 from whisper_api import DecodedAudio, Segment, TranscribeOptions, Transcriber, Word
-from whisper_api.engine import EngineJob
+from whisper_api.engine import Decoding, EngineJob
 from whisper_api.engine.native import NativeEngine, _full_params
 from whisper_api.engine.whisper_cli import CliEngine, _command, find_whisper_cli
 from whisper_api.errors import EngineError
@@ -205,7 +205,7 @@ def test_server_rejects_bad_guard_values(server: RunningServer, query: str) -> N
 # The thresholds reach both engines.
 
 def _job(model: Path, options: TranscribeOptions) -> EngineJob:
-    return EngineJob(audio=speechlike(seed=2), model_path=model, options=options, threads=2)
+    return EngineJob(audio=speechlike(seed=2), model_path=model, decoding=Decoding.of(options), threads=2)
 
 
 STRICT = TranscribeOptions(language="en", temperature_fallback=False, no_speech_threshold=0.0, logprob_threshold=0.0)

@@ -69,13 +69,12 @@ def test_the_callback_gets_the_result_after_refused_attempts(served: tuple[Runni
     server, _, (key, other, admin) = served
     with receive_callbacks(refuse=2) as receiver:
         callback = receiver.url.replace("://", "://hook:s3cret@") + "/done?token=abc"
-        started = time.monotonic()
         answer = httpx.post(f"{server.url}/v1/listen", params={"callback": callback, "callback_method": "put"},
                             content=wav, headers={"Authorization": f"Token {key}"})
         assert answer.status_code == 200, answer.text
         job_id = answer.json()["request_id"]
         assert answer.json() == {"request_id": job_id} and answer.headers["dg-request-id"] == job_id
-        assert time.monotonic() - started < 5  # accepted without waiting for the transcription
+        assert not receiver.deliveries  # answered before the job was transcribed, whatever the machine's speed
         job = _wait_for(server, job_id, key)
     assert job["status"] == "done" and job["attempts"] == 3 and job["error"] is None
     assert job["callback"] == f"{receiver.url}/done"  # neither the credentials nor the query

@@ -20,7 +20,7 @@ from tests.support.cli import run_cli
 from tests.support.server import RunningServer, model_home, run_server
 from whisper_api.errors import InvalidOptionError
 from whisper_api.keys import KeyLimits, KeyStore
-from whisper_api.server.projects import PROJECT_ID
+from whisper_api.server.deepgram.projects import PROJECT_ID
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from whisper_api.core import Transcriber
 from whisper_api.errors import AudioDecodeError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, LIVE_FINAL, LIVE_INTERIM, Admission
-from whisper_api.server.params import parse_stream
+from whisper_api.server.deepgram.params import parse_stream
 from whisper_api.settings import load_settings
 from whisper_api.streaming.channel import ChannelStream
 from whisper_api.streaming.decoders import FfmpegDecoder, PcmDecoder, open_decoder

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_api.audio import DecodedAudio, decode_file, decode_stream
-from whisper_api.engine import Engine, EngineJob, EngineResult, ProgressCallback, create_engine
+from whisper_api.engine import Decoding, Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.errors import InvalidOptionError, TranscriptionCancelled
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
@@ -96,7 +96,7 @@ class Transcriber:
             job = EngineJob(
                 audio=audio.channel(channel) if options.multichannel else audio.mono(),
                 model_path=model_path,
-                options=options,
+                decoding=Decoding.of(options),
                 threads=options.threads or self.settings.threads,
                 progress=_channel_progress(progress, channel, channels),
                 cancel=cancel,
@@ -123,7 +123,7 @@ class Transcriber:
         """Decode only the speech the VAD finds (see vad/gate.py); no speech, no decoding: no invented text."""
         gated = gate(job.audio, probabilities_with(vad_path, job.audio, job.cancel))
         if gated is None:
-            return EngineResult((), "en" if job.options.auto_language else str(job.options.language))
+            return EngineResult((), job.decoding.language or "en")
         result = self.engine.transcribe(dataclasses.replace(job, audio=gated.samples))
         return dataclasses.replace(result, segments=gated.restore(result.segments))
 

@@ -14,7 +14,7 @@ import jwt
 import pytest
 from litestar.testing import TestClient
 
-from whisper_api.server.projects import PROJECT_ID
+from whisper_api.server.deepgram.projects import PROJECT_ID
 
 Client = TestClient  # type: ignore[type-arg]
 JSON = {"Content-Type": "application/json"}

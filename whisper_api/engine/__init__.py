@@ -1,6 +1,7 @@
 """Speech engines behind one protocol, looked up by name."""
 
 from whisper_api.engine.base import (
+    Decoding,
     Engine,
     EngineJob,
     EngineResult,
@@ -29,6 +30,7 @@ register_engine("native", _native)
 register_engine("cli", _cli)
 
 __all__ = [
+    "Decoding",
     "Engine",
     "EngineJob",
     "EngineResult",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from whisper_api.audio import FloatArray
 from whisper_api.errors import InvalidOptionError
-from whisper_api.options import TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLDS, Thresholds, TranscribeOptions
 from whisper_api.transcript import Segment
 
 if TYPE_CHECKING:
@@ -25,12 +25,43 @@ ProgressCallback = Callable[[float], None]
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """What an engine decodes with: the options of a transcription that reach whisper.cpp, and no
+    others (the guard's gate and filter, diarization, channels and formats are the core's)."""
+
+    language: str | None
+    """An ISO 639-1 code; None detects the language."""
+    translate: bool = False
+    initial_prompt: str | None = None
+    beam_size: int = 1
+    best_of: int = 5
+    temperature: float = 0.0
+    temperature_fallback: bool = True
+    thresholds: Thresholds = DEFAULT_THRESHOLDS
+    word_timestamps: bool = True
+    timestamps: bool = True
+    audio_context: int = 0
+    max_tokens: int = 0
+
+    @classmethod
+    def of(cls, options: TranscribeOptions) -> Decoding:
+        return cls(None if options.auto_language else options.language, options.translate, options.initial_prompt,
+                   options.beam_size, options.best_of, options.temperature, options.temperature_fallback,
+                   options.thresholds, options.word_timestamps, options.timestamps, options.audio_context,
+                   options.max_tokens)
+
+    @property
+    def auto_language(self) -> bool:
+        return self.language is None
+
+
+@dataclass(frozen=True)
 class EngineJob:
     """One mono channel to transcribe, with every option already resolved."""
 
     audio: FloatArray
     model_path: Path
-    options: TranscribeOptions
+    decoding: Decoding
     threads: int
     progress: ProgressCallback | None = None
     cancel: threading.Event | None = None
@@ -56,7 +87,7 @@ class Engine(Protocol):
         """Free loaded models."""
 
 
-def resolve_language(options: TranscribeOptions, multilingual: bool, known: Callable[[str], bool]) -> str:
+def resolve_language(options: Decoding, multilingual: bool, known: Callable[[str], bool]) -> str:
     """whisper.cpp's language value (a code or ``auto``), after checking the model can do what is asked.
 
     ``known`` tells whether whisper.cpp knows a language code.

@@ -124,7 +124,7 @@ class NativeEngine:
                     continue
                 try:
                     known = lambda code: pw.whisper_lang_id(code) >= 0  # noqa: E731
-                    language = resolve_language(job.options, model.multilingual, known)
+                    language = resolve_language(job.decoding, model.multilingual, known)
                     return self._run(model, job, _full_params(job, language), language)
                 finally:
                     if model.retired:
@@ -138,7 +138,7 @@ class NativeEngine:
             if status != 0:
                 detail = whispercpp_log.errors(lines)
                 raise EngineError(f"whisper.cpp failed (code {status}){': ' + detail[0] if detail else ''}")
-            segments = _read_segments(model.ctx, job.audio.size / SAMPLE_RATE, job.options.word_timestamps)
+            segments = _read_segments(model.ctx, job.audio.size / SAMPLE_RATE, job.decoding.word_timestamps)
             detected = pw.whisper_lang_str(pw.whisper_full_lang_id(model.ctx))
         logged = (text for _, text in lines)
         confidence = whispercpp_log.detected_language_probability(logged) if language == "auto" else None
@@ -146,7 +146,7 @@ class NativeEngine:
 
 
 def _full_params(job: EngineJob, language: str) -> Any:
-    options = job.options
+    options = job.decoding
     beam = options.beam_size > 1
     strategy = pw.whisper_sampling_strategy
     params = pw.whisper_full_default_params(

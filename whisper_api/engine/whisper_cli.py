@@ -74,7 +74,7 @@ class CliEngine:
 
     def transcribe(self, job: EngineJob) -> EngineResult:
         header = read_header(job.model_path)
-        language = resolve_language(job.options, header.multilingual, _known_language)
+        language = resolve_language(job.decoding, header.multilingual, _known_language)
         with tempfile.TemporaryDirectory(prefix="whisper-api-cli-") as work_dir:
             work = Path(work_dir)
             wav = write_float_wav(work / "audio.wav", job.audio)
@@ -83,7 +83,7 @@ class CliEngine:
             if status != 0:
                 raise EngineError(f"whisper-cli {_describe(status)}: {child.stderr_tail()}")
             segments, detected = _parse(work / "out.json", header, job.audio.size / SAMPLE_RATE,
-                                        job.options.word_timestamps)
+                                        job.decoding.word_timestamps)
         confidence = whispercpp_log.detected_language_probability(child.lines) if language == "auto" else None
         return EngineResult(segments, detected or language, confidence)
 
@@ -99,7 +99,7 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
 
     whisper-cli has no flags for ``timestamps`` and ``max_tokens``: they only make decoding cheaper,
     so this engine decodes in full instead."""
-    options, thresholds = job.options, job.options.thresholds
+    options, thresholds = job.decoding, job.decoding.thresholds
     command = [str(binary), "-m", str(job.model_path), "-f", str(wav), "-of", str(out_prefix), "-ojf",
                "-t", str(job.threads), "-l", language, "-bs", str(options.beam_size), "-bo", str(options.best_of),
                "-tp", str(options.temperature), "-nth", str(thresholds.no_speech), "-lpt", str(thresholds.logprob),

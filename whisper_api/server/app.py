@@ -19,15 +19,11 @@ from litestar.types import ASGIApp
 from whisper_api import __version__
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.body import body_limits
-from whisper_api.server.deps import PUBLIC, access, authenticate, provide_caller
-from whisper_api.server.errors import ApiError, ClientGone, from_core
-from whisper_api.server.job_status import get_job
-from whisper_api.server.listen import listen, transcribe_callback_job
-from whisper_api.server.live import live_listen
-from whisper_api.server.management import get_model, grant, healthz, list_models, metrics, readyz
-from whisper_api.server.openai_api import transcriptions, translations
-from whisper_api.server.page import asset, page
-from whisper_api.server.projects import (
+from whisper_api.server.deepgram.account import get_model, grant, list_models
+from whisper_api.server.deepgram.job_status import get_job
+from whisper_api.server.deepgram.listen import listen, transcribe_callback_job
+from whisper_api.server.deepgram.live import live_listen
+from whisper_api.server.deepgram.projects import (
     create_key,
     delete_key,
     get_key,
@@ -36,8 +32,12 @@ from whisper_api.server.projects import (
     list_keys,
     list_projects,
 )
-from whisper_api.server.requests import request_id
+from whisper_api.server.deps import PUBLIC, access, authenticate, provide_caller
+from whisper_api.server.errors import ApiError, ClientGone, from_core
+from whisper_api.server.headers import request_id
+from whisper_api.server.openai import transcriptions, translations
 from whisper_api.server.state import ServerState
+from whisper_api.server.system import asset, healthz, metrics, page, readyz
 from whisper_api.settings import Settings
 
 access_log = logging.getLogger("whisper_api.server.access")

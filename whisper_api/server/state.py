@@ -21,8 +21,8 @@ from whisper_api.models import ModelStore
 from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.admission import Admission
 from whisper_api.server.auth import Authenticator, Caller, load_secret
+from whisper_api.server.callbacks import JobResult, JobRunner
 from whisper_api.server.fetch import AllowList
-from whisper_api.server.jobs import JobResult, JobRunner
 from whisper_api.server.limits import KeyLimiter
 from whisper_api.server.metrics import Metrics
 from whisper_api.settings import Settings

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request
 
-from whisper_api.audio import decode_file
+from whisper_api.audio import RawFormat, decode_file
 from whisper_api.core import Transcriber
+from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, CALLBACK_JOB, Overloaded
 from whisper_api.server.errors import ApiError, ClientGone, too_many
-from whisper_api.server.params import ListenRequest
 from whisper_api.server.stoppable import run_stoppable
 from whisper_api.transcript import Transcript
 
@@ -29,10 +29,10 @@ if TYPE_CHECKING:
     from whisper_api.server.state import ServerState
 
 async def transcribe_spooled(request: Request[Any, Any, Any], server: ServerState, source: Path,
-                             params: ListenRequest, model_name: str) -> Transcript:
+                             options: TranscribeOptions, raw: RawFormat | None, model_name: str) -> Transcript:
     """Transcribe for a waiting HTTP client. If it disconnects, the work stops wherever it is: a request
     still waiting for a worker leaves the queue at once, a running one stops within a token."""
-    work = asyncio.ensure_future(transcribe_file(server, source, params, model_name, BATCH))
+    work = asyncio.ensure_future(transcribe_file(server, source, options, raw, model_name, BATCH))
     gone = asyncio.ensure_future(_disconnected(request))
     try:
         done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -48,13 +48,12 @@ async def transcribe_spooled(request: Request[Any, Any, Any], server: ServerStat
             work.exception()  # retrieved: a stopped job's error is no news to anyone
 
 
-async def transcribe_file(server: ServerState, source: Path, params: ListenRequest, model_name: str,
-                          priority: int = BATCH) -> Transcript:
+async def transcribe_file(server: ServerState, source: Path, options: TranscribeOptions, raw: RawFormat | None,
+                          model_name: str, priority: int = BATCH) -> Transcript:
     def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:
-        audio = decode_file(source, mono=not params.transcribe.keeps_channels, name="the request's audio",
-                            raw=params.raw, max_seconds=server.settings.max_audio_minutes * 60, cancel=cancel)
-        options = dataclasses.replace(params.transcribe, model=model_name)
-        return transcriber.transcribe(audio, options, cancel=cancel)
+        audio = decode_file(source, mono=not options.keeps_channels, name="the request's audio",
+                            raw=raw, max_seconds=server.settings.max_audio_minutes * 60, cancel=cancel)
+        return transcriber.transcribe(audio, dataclasses.replace(options, model=model_name), cancel=cancel)
 
     await server.loaded.wait()
     if server.load_error is not None:

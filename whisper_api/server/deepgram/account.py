@@ -1,4 +1,4 @@
-"""Everything around transcription: temporary tokens, models, health and readiness."""
+"""Deepgram's models and temporary tokens: ``GET /v1/models``, ``POST /v1/auth/grant``."""
 
 from __future__ import annotations
 
@@ -7,20 +7,15 @@ import json
 from typing import Any
 
 from litestar import Request, Response, get, post
-from prometheus_client import generate_latest
 
 from whisper_api.engine.info import languages
 from whisper_api.models.identity import ModelRecord
-from whisper_api.models.store import display_name
 from whisper_api.server.auth import Caller
-from whisper_api.server.deps import KEY_ONLY, PUBLIC, access
+from whisper_api.server.deps import KEY_ONLY, access
 from whisper_api.server.errors import ApiError
-from whisper_api.server.openapi import AUTHENTICATED, NOT_READY, GrantOperation, errors
-from whisper_api.server.requests import request_id
+from whisper_api.server.headers import request_id
+from whisper_api.server.openapi import AUTHENTICATED, GrantOperation, errors
 from whisper_api.server.state import Server
-
-# The classic text format every Prometheus version reads (Litestar adds the charset).
-METRICS_TYPE = "text/plain; version=0.0.4"
 
 
 @post("/v1/auth/grant", status_code=200, operation_class=GrantOperation,
@@ -66,37 +61,3 @@ async def get_model(server: Server, model_id: str) -> dict[str, Any]:
         if model_id in (model.uuid, model.name):
             return _model_json(model)
     raise ApiError(404, "MODEL_NOT_FOUND", f"No model '{model_id}' on this server.")
-
-
-@get("/healthz", opt=access(PUBLIC))
-async def healthz() -> dict[str, str]:
-    """The process answers."""
-    return {"status": "ok"}
-
-
-@get("/readyz", responses=NOT_READY, opt=access(PUBLIC))
-async def readyz(server: Server) -> Response[dict[str, Any]]:
-    """The default model is loaded and the key database answers."""
-    problems = []  # no exception text here: /readyz needs no key, so it must not describe the machine
-    if server.load_error:
-        problems.append("model: failed to load (see the server log)")
-    elif not server.loaded.is_set():
-        problems.append("model: loading")
-    if server.store is not None:
-        try:
-            await asyncio.to_thread(server.store.list)
-        except Exception:  # any database failure means not ready
-            problems.append("database: unavailable (see the server log)")
-    body: dict[str, Any] = {"status": "ready" if not problems else "not ready",
-                            "model": display_name(server.settings.model)}
-    if problems:
-        body["problems"] = problems
-    return Response(body, status_code=200 if not problems else 503)
-
-
-@get("/metrics", include_in_schema=False, opt=access(PUBLIC))
-async def metrics(server: Server) -> Response[bytes]:
-    """Prometheus metrics (docs/metrics.md); 404 when the metrics setting is off."""
-    if not server.settings.metrics:
-        raise ApiError(404, "NOT_FOUND", "Metrics are off on this server (WHISPER_API_METRICS=false).")
-    return Response(generate_latest(server.metrics.registry), media_type=METRICS_TYPE)

@@ -6,7 +6,7 @@ before the client hears its request id. A job runs queued -> running -> deliveri
 jobs up again: it transcribes what was queued or running and goes on delivering what was
 transcribed, keeping the attempt count. A transcription error is delivered too, as Deepgram's
 error body, so the callback always hears how its job ended. ``GET /v1/listen/jobs/{id}``
-(job_status.py) answers polling clients.
+(deepgram/job_status.py) answers polling clients.
 """
 
 from __future__ import annotations

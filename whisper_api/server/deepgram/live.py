@@ -28,11 +28,11 @@ from whisper_api.formats.deepgram_live import closing_metadata, error_message, e
 from whisper_api.keys import utc_now
 from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
 from whisper_api.server.auth import Caller, websocket_credentials
+from whisper_api.server.deepgram.model_names import whisper_name
+from whisper_api.server.deepgram.params import StreamRequest, parse_stream
 from whisper_api.server.deps import SELF, access
 from whisper_api.server.errors import ApiError, from_core, header_text
 from whisper_api.server.metrics import StreamTimer
-from whisper_api.server.models import whisper_name
-from whisper_api.server.params import StreamRequest, parse_stream
 from whisper_api.server.state import Server, ServerState
 from whisper_api.server.stoppable import run_stoppable
 from whisper_api.streaming.channel import DecodeJob

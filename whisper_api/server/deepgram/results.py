@@ -12,20 +12,13 @@ from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.text import to_text
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.keys import utc_now
+from whisper_api.server.deepgram.params import CAPTION_FORMATS, ListenRequest
 from whisper_api.server.errors import JSON_TYPE
-from whisper_api.server.params import CAPTION_FORMATS, ListenRequest
+from whisper_api.server.headers import UTF8
 from whisper_api.transcript import Transcript
 
 if TYPE_CHECKING:
     from whisper_api.server.state import ServerState
-
-UTF8 = "; charset=utf-8"
-
-
-def response_media_type(media_type: str) -> str:
-    """A media type to hand Litestar, which adds the charset to text/* types itself (never twice)."""
-    return media_type.removesuffix(UTF8) if media_type.startswith("text/") else media_type
-
 
 @dataclass(frozen=True)
 class ListenResult:

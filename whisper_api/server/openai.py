@@ -21,18 +21,15 @@ from litestar.params import Body
 from litestar.types import ExceptionHandler
 
 from whisper_api.errors import WhisperApiError
-from whisper_api.formats.deepgram import DeepgramOptions
 from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.options import RANGES, TranscribeOptions
 from whisper_api.server.auth import Caller
+from whisper_api.server.deepgram.model_names import whisper_name
 from whisper_api.server.deps import TRANSCRIBE, access
 from whisper_api.server.errors import ApiError, from_core
-from whisper_api.server.models import whisper_name
+from whisper_api.server.headers import UTF8, request_id, response_media_type
 from whisper_api.server.openapi import TRANSCRIBING, OpenAIError, OpenAIOperation, errors
-from whisper_api.server.params import ListenRequest
-from whisper_api.server.requests import request_id
-from whisper_api.server.results import UTF8, response_media_type
 from whisper_api.server.state import Server
 from whisper_api.server.transcribe import transcribe_spooled
 from whisper_api.transcript import Transcript
@@ -143,13 +140,13 @@ async def _handle(request: Request[Any, Any, Any], server: Server, caller: Calle
         raise _invalid("response_format", ", ".join(FORMATS))
     granularities = _granularities(form)
     model_name = whisper_name(_model(form), server.settings.model, server.models)
-    params = ListenRequest(model_name, _options(form, task == "translate"), DeepgramOptions(), None)
+    options = _options(form, task == "translate")
     with tempfile.TemporaryDirectory(prefix="whisper-api-openai-") as work:
         source = Path(work) / "audio"
         source.write_bytes(await upload.read())
         if source.stat().st_size == 0:
             raise _invalid("file", "the file is empty")
-        transcript = await transcribe_spooled(request, server, source, params, model_name)
+        transcript = await transcribe_spooled(request, server, source, options, None, model_name)
     await server.record_usage(caller.key_id, transcript.duration, request_id(request))
     return _render(transcript, response_format, task, granularities)
 

@@ -18,15 +18,15 @@ from litestar import Request, Response, post
 from whisper_api.jobs.store import Job
 from whisper_api.server.admission import CALLBACK_JOB
 from whisper_api.server.auth import Caller
+from whisper_api.server.callbacks import JobResult, callback_of
+from whisper_api.server.deepgram.model_names import whisper_name
+from whisper_api.server.deepgram.params import parse_listen
+from whisper_api.server.deepgram.results import listen_result
 from whisper_api.server.deps import TRANSCRIBE, access
 from whisper_api.server.errors import BAD_AUDIO, BAD_JSON, ApiError, bad_request
 from whisper_api.server.fetch import fetch_url
-from whisper_api.server.jobs import JobResult, callback_of
-from whisper_api.server.models import whisper_name
+from whisper_api.server.headers import request_id, response_media_type
 from whisper_api.server.openapi import TRANSCRIBING, ListenOperation, errors
-from whisper_api.server.params import parse_listen
-from whisper_api.server.requests import request_id
-from whisper_api.server.results import listen_result, response_media_type
 from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.state import Server, ServerState
 from whisper_api.server.transcribe import transcribe_file, transcribe_spooled
@@ -49,7 +49,8 @@ async def listen(request: Request[Any, Any, Any], server: Server, caller: Caller
         return Response({"request_id": rid}, headers={"dg-request-id": rid})
     with tempfile.TemporaryDirectory(prefix="whisper-api-request-") as work:
         fetched = await _receive(request, Path(work) / "audio", server)
-        transcript = await transcribe_spooled(request, server, fetched.path, params, model_name)
+        transcript = await transcribe_spooled(request, server, fetched.path, params.transcribe, params.raw,
+                                                model_name)
     await server.record_usage(caller.key_id, transcript.duration, rid)
     result = await listen_result(server, transcript, params, model_name, rid, fetched.sha256)
     headers = {"dg-request-id": rid}
@@ -89,6 +90,6 @@ async def transcribe_callback_job(server: ServerState, job: Job, audio: Path) ->
     """A ``callback=`` job's request, transcribed now as it would have been at once (see jobs.py)."""
     params = parse_listen(json.loads(job.query))
     model_name = whisper_name(params.model, server.settings.model, server.models)
-    transcript = await transcribe_file(server, audio, params, model_name, CALLBACK_JOB)
+    transcript = await transcribe_file(server, audio, params.transcribe, params.raw, model_name, CALLBACK_JOB)
     result = await listen_result(server, transcript, params, model_name, job.id, job.sha256)
     return JobResult(result.body, result.media_type, transcript.duration)

@@ -1,0 +1,1 @@
+"""Deepgram's API: batch and live transcription, callbacks, models, tokens, key management."""
