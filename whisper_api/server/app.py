@@ -9,7 +9,6 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, Router
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -32,7 +31,7 @@ from whisper_api.server.deepgram.projects import (
     list_keys,
     list_projects,
 )
-from whisper_api.server.deps import PUBLIC, access, authenticate, provide_caller
+from whisper_api.server.deps import PUBLIC, access, authenticate, dependencies
 from whisper_api.server.errors import ApiError, ClientGone, from_core
 from whisper_api.server.headers import request_id
 from whisper_api.server.openai import transcriptions, translations
@@ -135,8 +134,7 @@ def create_app(settings: Settings) -> Litestar:
                         get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
                         translations, get_job, get_usage, metrics],
         guards=[authenticate],
-        dependencies={"server": Provide(lambda: server_state, sync_to_thread=False),
-                      "caller": Provide(provide_caller, sync_to_thread=False)},
+        dependencies=dependencies(server_state),
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},
         middleware=[access_logger, DefineMiddleware(body_limits, max_bytes=server_state.max_bytes,

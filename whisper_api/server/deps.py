@@ -1,9 +1,11 @@
-"""Who may call a route, checked before its handler runs: every route needs a key unless it says otherwise.
+"""What a route handler receives, and who may call it: every route needs a key unless it says otherwise.
 
 A route states its access in ``opt={"access": ...}``; a route that states nothing gets ``LISTEN``, so a new
 route is never open by accident. The guard puts the caller on the connection's state, and a handler that
-needs it asks for a ``caller`` parameter. The WebSocket route authenticates in its handshake (``SELF``):
-browsers send their key as a subprotocol, and a refusal there is a close frame, not an HTTP answer.
+needs it asks for a ``caller`` parameter. Handlers ask for the parts of the server they use
+(``key_store``, ``jobs``, ``models``, ``auth``), or for ``server`` when they orchestrate a transcription. The
+WebSocket route authenticates in its handshake (``SELF``): browsers send their key as a subprotocol,
+and a refusal there is a close frame, not an HTTP answer.
 """
 
 from __future__ import annotations
@@ -13,9 +15,22 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import SkipValidation
 
-from whisper_api.server.auth import Caller
+from whisper_api.jobs.store import JobStore
+from whisper_api.keys import KeyStore
+from whisper_api.models import ModelStore
+from whisper_api.server.auth import Authenticator, Caller
+from whisper_api.server.errors import bad_request
+from whisper_api.server.state import ServerState
+
+Keys = SkipValidation[KeyStore]
+"""The key store (key management needs authentication on)."""
+Jobs = SkipValidation[JobStore]
+Models = SkipValidation[ModelStore]
+Auth = SkipValidation[Authenticator]
 
 
 @dataclass(frozen=True)
@@ -55,3 +70,19 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:
     caller: Caller = request.state.caller
     return caller
+
+
+def dependencies(state: ServerState) -> dict[str, Provide]:
+    """What handlers may ask for, by parameter name."""
+
+    def key_store() -> KeyStore:
+        if state.store is None:
+            raise bad_request("Bad Request: key management needs authentication on (the server runs with --no-auth).")
+        return state.store
+
+    return {"server": Provide(lambda: state, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            "key_store": Provide(key_store, sync_to_thread=False),
+            "jobs": Provide(lambda: state.job_runner.store, sync_to_thread=False),
+            "models": Provide(lambda: state.models, sync_to_thread=False),
+            "auth": Provide(lambda: state.auth, sync_to_thread=False)}

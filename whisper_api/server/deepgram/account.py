@@ -9,18 +9,18 @@ from typing import Any
 from litestar import Request, Response, get, post
 
 from whisper_api.engine.info import languages
-from whisper_api.models.identity import ModelRecord
+from whisper_api.models import ModelStore
+from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.auth import Caller
-from whisper_api.server.deps import KEY_ONLY, access
+from whisper_api.server.deps import KEY_ONLY, Auth, Models, access
 from whisper_api.server.errors import ApiError
 from whisper_api.server.headers import request_id
 from whisper_api.server.openapi import AUTHENTICATED, GrantOperation, errors
-from whisper_api.server.state import Server
 
 
 @post("/v1/auth/grant", status_code=200, operation_class=GrantOperation,
       responses=errors(*AUTHENTICATED, 400, 408, 413), opt=access(KEY_ONLY))
-async def grant(request: Request[Any, Any, Any], server: Server, caller: Caller) -> Response[dict[str, object]]:
+async def grant(request: Request[Any, Any, Any], auth: Auth, caller: Caller) -> Response[dict[str, object]]:
     """A short-lived token (JWT) for listening, as ``Authorization: Bearer <token>``."""
     raw = await request.body()
     try:
@@ -30,7 +30,7 @@ async def grant(request: Request[Any, Any, Any], server: Server, caller: Caller)
     if not isinstance(body, dict):
         raise ApiError(400, "Bad Request", "Bad Request: the body must be a JSON object.")
     ttl = body.get("ttl_seconds")
-    return Response(server.auth.grant(caller, ttl), headers={"dg-request-id": request_id(request)})
+    return Response(auth.grant(caller, ttl), headers={"dg-request-id": request_id(request)})
 
 
 def _languages(model: ModelRecord) -> list[str]:
@@ -43,21 +43,21 @@ def _model_json(model: ModelRecord) -> dict[str, Any]:
             "streaming": True, "formatted_output": True}
 
 
-def _installed(server: Server) -> list[ModelRecord]:
-    return [server.model(entry.name) for entry in server.models.installed()
+def _installed(models: ModelStore) -> list[ModelRecord]:
+    return [record(entry.name, models) for entry in models.installed()
             if entry.catalogue is None or entry.catalogue.kind == "whisper"]
 
 
 @get("/v1/models", responses=errors(*AUTHENTICATED))
-async def list_models(server: Server) -> dict[str, Any]:
+async def list_models(models: Models) -> dict[str, Any]:
     """Installed Whisper models in Deepgram's shape (``stt``; no ``tts``)."""
-    models = await asyncio.to_thread(_installed, server)  # globs the models folder and reads headers
-    return {"stt": [_model_json(model) for model in models], "tts": []}
+    installed = await asyncio.to_thread(_installed, models)  # globs the models folder and reads headers
+    return {"stt": [_model_json(model) for model in installed], "tts": []}
 
 
 @get("/v1/models/{model_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
-async def get_model(server: Server, model_id: str) -> dict[str, Any]:
-    for model in await asyncio.to_thread(_installed, server):
+async def get_model(models: Models, model_id: str) -> dict[str, Any]:
+    for model in await asyncio.to_thread(_installed, models):
         if model_id in (model.uuid, model.name):
             return _model_json(model)
     raise ApiError(404, "MODEL_NOT_FOUND", f"No model '{model_id}' on this server.")

@@ -13,9 +13,9 @@ from litestar import get
 from whisper_api.errors import JobNotFoundError
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, Job
 from whisper_api.server.auth import Caller
+from whisper_api.server.deps import Jobs
 from whisper_api.server.errors import JSON_TYPE, ApiError
 from whisper_api.server.openapi import AUTHENTICATED, errors
-from whisper_api.server.state import Server
 
 
 def public_url(url: str) -> str:
@@ -40,10 +40,10 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 @get("/v1/listen/jobs/{job_id:str}", responses=errors(*AUTHENTICATED, 400, 404))
-async def get_job(server: Server, caller: Caller, job_id: str) -> dict[str, Any]:
+async def get_job(jobs: Jobs, caller: Caller, job_id: str) -> dict[str, Any]:
     """A callback job's state, for clients that poll; a key sees its own jobs, an admin key all."""
     try:
-        job = await asyncio.to_thread(server.job_runner.store.get, job_id)
+        job = await asyncio.to_thread(jobs.get, job_id)
     except JobNotFoundError:
         job = None
     if job is None or (caller.key_id is not None and job.key_id != caller.key_id and "admin" not in caller.scopes):

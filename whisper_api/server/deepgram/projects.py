@@ -18,10 +18,9 @@ from litestar import Request, delete, get, post
 
 from whisper_api.errors import InvalidOptionError, KeyNotFoundError, KeyStoreError
 from whisper_api.keys import ApiKey, DayUsage, KeyStore, parse_expiry, utc_now
-from whisper_api.server.deps import ADMIN, access
+from whisper_api.server.deps import ADMIN, Keys, access
 from whisper_api.server.errors import ApiError, bad_request
 from whisper_api.server.openapi import MANAGING, CreateKeyOperation, UsageOperation, errors
-from whisper_api.server.state import Server
 
 PROJECT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "whisper-api:project"))
 PROJECT_NAME = "whisper-api"
@@ -30,12 +29,9 @@ MAX_TTL_SECONDS = 100 * 365 * 86400
 USAGE_DAYS = 30
 
 
-def _admin_store(server: Server, project_id: str | None = None) -> KeyStore:
-    if server.store is None:
-        raise bad_request("Bad Request: key management needs authentication on (the server runs with --no-auth).")
-    if project_id is not None and project_id != PROJECT_ID:
+def _check_project(project_id: str) -> None:
+    if project_id != PROJECT_ID:
         raise ApiError(404, "PROJECT_NOT_FOUND", "Project not found.")
-    return server.store
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -48,23 +44,22 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
 
 
 @get("/v1/projects", responses=errors(*MANAGING), opt=access(ADMIN))
-async def list_projects(server: Server) -> dict[str, Any]:
-    _admin_store(server)
+async def list_projects(key_store: Keys) -> dict[str, Any]:
     return {"projects": [{"project_id": PROJECT_ID, "name": PROJECT_NAME}]}
 
 
 @get("/v1/projects/{project_id:str}", responses=errors(*MANAGING), opt=access(ADMIN))
-async def get_project(server: Server, project_id: str) -> dict[str, Any]:
-    _admin_store(server, project_id)
+async def get_project(key_store: Keys, project_id: str) -> dict[str, Any]:
+    _check_project(project_id)
     return {"project_id": PROJECT_ID, "name": PROJECT_NAME, "mip_opt_out": True}
 
 
 @get("/v1/projects/{project_id:str}/keys", responses=errors(*MANAGING), opt=access(ADMIN))
-async def list_keys(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
-    store = _admin_store(server, project_id)
+async def list_keys(request: Request[Any, Any, Any], key_store: Keys, project_id: str) -> dict[str, Any]:
+    _check_project(project_id)
     status = request.query_params.get("status")
     now = utc_now()
-    keys = [key for key in await asyncio.to_thread(store.list) if key.status(now) != "revoked"]
+    keys = [key for key in await asyncio.to_thread(key_store.list) if key.status(now) != "revoked"]
     if status in ("active", "expired"):
         keys = [key for key in keys if key.status(now) == status]
     return {"api_keys": [{"member": MEMBER, "api_key": _key_json(key)} for key in keys]}
@@ -72,8 +67,8 @@ async def list_keys(request: Request[Any, Any, Any], server: Server, project_id:
 
 @post("/v1/projects/{project_id:str}/keys", status_code=200, responses=errors(*MANAGING, 408, 413),
       operation_class=CreateKeyOperation)
-async def create_key(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
-    store = _admin_store(server, project_id)
+async def create_key(request: Request[Any, Any, Any], key_store: Keys, project_id: str) -> dict[str, Any]:
+    _check_project(project_id)
     try:
         body = json.loads(await request.body() or b"{}")
     except (ValueError, RecursionError):
@@ -87,7 +82,7 @@ async def create_key(request: Request[Any, Any, Any], server: Server, project_id
     scopes = tuple(dict.fromkeys("admin" if scope in ("admin", "owner") else "listen" for scope in requested))
     try:
         expires = _expiry(body)
-        key, token = await asyncio.to_thread(store.create, str(body.get("comment", "")), scopes, expires)
+        key, token = await asyncio.to_thread(key_store.create, str(body.get("comment", "")), scopes, expires)
     except (KeyStoreError, InvalidOptionError) as exc:  # a database failure is no bad request: it goes on (503)
         raise bad_request(f"Bad Request: {exc}") from None
     return {**_key_json(key), "key": token.text}
@@ -105,18 +100,18 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
 
 
 @get("/v1/projects/{project_id:str}/keys/{key_id:str}", responses=errors(*MANAGING), opt=access(ADMIN))
-async def get_key(server: Server, project_id: str, key_id: str) -> dict[str, Any]:
-    store = _admin_store(server, project_id)
-    key = await _found(store, key_id)
+async def get_key(key_store: Keys, project_id: str, key_id: str) -> dict[str, Any]:
+    _check_project(project_id)
+    key = await _found(key_store, key_id)
     return {"item": {"member": {**MEMBER, "first_name": "", "last_name": "", "api_key": _key_json(key)}}}
 
 
 @delete("/v1/projects/{project_id:str}/keys/{key_id:str}", status_code=200, responses=errors(*MANAGING),
         opt=access(ADMIN))
-async def delete_key(server: Server, project_id: str, key_id: str) -> dict[str, str]:
-    store = _admin_store(server, project_id)
-    await _found(store, key_id)
-    await asyncio.to_thread(store.revoke, key_id)
+async def delete_key(key_store: Keys, project_id: str, key_id: str) -> dict[str, str]:
+    _check_project(project_id)
+    await _found(key_store, key_id)
+    await asyncio.to_thread(key_store.revoke, key_id)
     return {"message": f"API key {key_id} was revoked."}
 
 
@@ -129,15 +124,15 @@ async def _found(store: KeyStore, key_id: str) -> ApiKey:
 
 @get("/v1/projects/{project_id:str}/usage", responses=errors(*MANAGING), opt=access(ADMIN),
      operation_class=UsageOperation)
-async def get_usage(request: Request[Any, Any, Any], server: Server, project_id: str) -> dict[str, Any]:
+async def get_usage(request: Request[Any, Any, Any], key_store: Keys, project_id: str) -> dict[str, Any]:
     """Deepgram's usage summary: hours and requests per day, for every key or one (``accessor``)."""
-    store = _admin_store(server, project_id)
+    _check_project(project_id)
     start, end, accessor = (request.query_params.get(name) for name in ("start", "end", "accessor"))
     last = _date(end, "end") if end else utc_now().date()
     first = _date(start, "start") if start else last - timedelta(days=USAGE_DAYS - 1)
     if accessor:
-        await _found(store, accessor)
-    days = await asyncio.to_thread(store.usage, accessor or None, first, last)
+        await _found(key_store, accessor)
+    days = await asyncio.to_thread(key_store.usage, accessor or None, first, last)
     return {"start": first.isoformat(), "end": last.isoformat(), "resolution": {"units": "day", "amount": 1},
             "results": _per_day(days)}
 
