@@ -10,7 +10,6 @@ whose server died is taken up by another once the lease runs out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,40 +19,15 @@ from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
 from whisper_api.errors import JobNotFoundError
-from whisper_api.store.db import Database, as_utc
+from whisper_api.store.db import Database
 from whisper_api.store.tables import JobRow
 
 QUEUED, RUNNING, DELIVERING, DONE, FAILED = "queued", "running", "delivering", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING, DELIVERING)
 
 
-@dataclass(frozen=True)
-class Job:
-    id: str
-    key_id: str | None
-    status: str
-    query: str
-    audio_path: str
-    sha256: str
-    callback: str
-    callback_method: str
-    result: str | None
-    result_type: str | None
-    error: str | None
-    delivery_error: str | None
-    attempts: int
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    owner: str | None
-    lease_until: datetime | None
-
-    @classmethod
-    def of(cls, row: JobRow) -> Job:
-        values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
-        for name in ("next_attempt_at", "created_at", "updated_at", "lease_until"):
-            values[name] = as_utc(values[name])
-        return cls(**values)
+Job = JobRow
+"""A job as read from the database: a row, detached from its session (every column loaded, times in UTC)."""
 
 
 class JobStore:
@@ -70,14 +44,14 @@ class JobStore:
             session.add(row)
             session.commit()
             session.refresh(row)
-            return Job.of(row)
+            return row
 
     def get(self, job_id: str) -> Job:
         with self.database.session() as session:
             row = session.get(JobRow, job_id)
             if row is None:
                 raise JobNotFoundError(f"no job {job_id}")
-            return Job.of(row)
+            return row
 
     def update(self, job_id: str, **values: Any) -> Job:
         statement: Any = update(JobRow).where(col(JobRow.id) == job_id).values(updated_at=utc_now(), **values)
@@ -92,7 +66,7 @@ class JobStore:
             col(JobRow.created_at))
         with self.database.session() as session:
             rows = session.exec(query).all()
-            return [Job.of(row) for row in rows if Path(row.audio_path).is_relative_to(audio_root)]
+            return [row for row in rows if Path(row.audio_path).is_relative_to(audio_root)]
 
     def claim(self, job_id: str, owner: str, lease_until: datetime, now: datetime) -> Job | None:
         """The job, now leased to ``owner``; None when another server holds it or it has finished."""

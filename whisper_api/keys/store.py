@@ -24,7 +24,7 @@ from whisper_api.keys import usage
 from whisper_api.keys.limits import KeyLimits
 from whisper_api.keys.tokens import KeyToken, hash_secret, new_token, parse_token, secret_matches
 from whisper_api.keys.usage import DayUsage
-from whisper_api.store.db import Database, as_utc
+from whisper_api.store.db import Database
 from whisper_api.store.tables import ApiKeyRow, KeyLimitsRow
 
 SCOPES = ("listen", "admin")
@@ -49,8 +49,8 @@ class ApiKey:
 
     @classmethod
     def of(cls, row: ApiKeyRow, session: Session) -> ApiKey:
-        return cls(row.id, row.name, tuple(row.scopes.split()), as_utc(row.created_at) or row.created_at,
-                   as_utc(row.expires_at), as_utc(row.revoked_at), as_utc(row.last_used_at), row.requests,
+        return cls(row.id, row.name, tuple(row.scopes.split()), row.created_at, row.expires_at, row.revoked_at,
+                   row.last_used_at, row.requests,
                    row.audio_seconds, KeyLimits.of(session.get(KeyLimitsRow, row.id)))
 
     def status(self, now: datetime) -> str:

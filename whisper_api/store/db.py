@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,6 @@ from sqlmodel import Session, SQLModel, create_engine
 from whisper_api.errors import DatabaseError
 from whisper_api.store import tables  # noqa: F401  (registers every table with SQLModel's metadata)
 from whisper_api.store.migrations import upgrade
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every one we write is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=timezone.utc)
 
 
 class Database:

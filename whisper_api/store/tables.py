@@ -6,10 +6,24 @@ database creates them all on first open (``store.db``), and ``store.migrations``
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
+from typing import Any
 
 from sqlalchemy import DateTime, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A UTC moment: written with its zone, read back aware on every database (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value  # type: ignore[no-any-return]
+        return value.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
 
 
 class SchemaVersionRow(SQLModel, table=True):
@@ -27,10 +41,10 @@ class ApiKeyRow(SQLModel, table=True):
     scopes: str = Field(max_length=100)
     """Space-separated scope names: a portable column type on every database."""
     secret_sha256: str = Field(max_length=64)
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    last_used_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     requests: int = 0
     audio_seconds: float = 0.0
 
@@ -73,9 +87,9 @@ class JobRow(SQLModel, table=True):
     delivery_error: str | None = Field(default=None, sa_type=Text)
     """Why the last delivery attempt failed."""
     attempts: int = 0
-    next_attempt_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
-    created_at: datetime = Field(sa_type=DateTime(timezone=True))
-    updated_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(sa_type=UtcDateTime, index=True)
     owner: str | None = Field(default=None, max_length=64)
     """The server process working on the job while ``lease_until`` is in the future."""
-    lease_until: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
