@@ -25,9 +25,6 @@ from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
 from whisper_api.settings import Settings, load_settings
-from whisper_api.streaming.decoders import StreamDecoder
-from whisper_api.streaming.events import StreamOptions
-from whisper_api.streaming.live import Emit, LiveStream, RunDecode, open_stream
 from whisper_api.transcript import Transcript
 from whisper_api.vad.detector import probabilities_with, vad_model_path
 from whisper_api.vad.gate import gate
@@ -35,6 +32,9 @@ from whisper_api.vad.gate import gate
 if TYPE_CHECKING:
     from whisper_api.diarize.diarizer import Diarizer
     from whisper_api.diarize.pipeline import Diarization
+    from whisper_api.streaming.decoders import StreamDecoder
+    from whisper_api.streaming.events import StreamOptions
+    from whisper_api.streaming.live import Emit, LiveStream, RunDecode
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio, "npt.NDArray[np.floating[Any]]"]
 """A file, encoded bytes or a stream of them, or samples: 16 kHz floats, 1-D or (frames, channels)."""
@@ -142,6 +142,8 @@ class Transcriber:
                run: RunDecode | None = None) -> LiveStream:
         """A live transcription: feed it encoded bytes as they come, and it emits results as each
         utterance ends (see streaming/live.py). ``run`` says where decodes run (default: a thread)."""
+        from whisper_api.streaming.live import open_stream  # the live stack: only for live transcription
+
         return open_stream(self, options, decoder, emit, run)
 
     def diarize(self, source: AudioSource, options: DiarizeOptions | None = None,
