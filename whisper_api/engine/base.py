@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from whisper_api.audio import FloatArray
 from whisper_api.errors import InvalidOptionError
-from whisper_api.options import DEFAULT_THRESHOLDS, Thresholds, TranscribeOptions
+from whisper_api.options import Thresholds, TranscribeOptions
 from whisper_api.transcript import Segment
 
 if TYPE_CHECKING:
@@ -31,20 +31,21 @@ class Decoding:
 
     language: str | None
     """An ISO 639-1 code; None detects the language."""
-    translate: bool = False
-    initial_prompt: str | None = None
-    beam_size: int = 1
-    best_of: int = 5
-    temperature: float = 0.0
-    temperature_fallback: bool = True
-    thresholds: Thresholds = DEFAULT_THRESHOLDS
-    word_timestamps: bool = True
-    timestamps: bool = True
-    audio_context: int = 0
-    max_tokens: int = 0
+    translate: bool
+    initial_prompt: str | None
+    beam_size: int
+    best_of: int
+    temperature: float
+    temperature_fallback: bool
+    thresholds: Thresholds
+    word_timestamps: bool
+    timestamps: bool
+    audio_context: int
+    max_tokens: int
 
     @classmethod
     def of(cls, options: TranscribeOptions) -> Decoding:
+        """The decoding part of ``options`` (whose meanings and defaults it keeps)."""
         return cls(None if options.auto_language else options.language, options.translate, options.initial_prompt,
                    options.beam_size, options.best_of, options.temperature, options.temperature_fallback,
                    options.thresholds, options.word_timestamps, options.timestamps, options.audio_context,

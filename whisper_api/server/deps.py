@@ -58,13 +58,18 @@ def access(kind: Access | str) -> dict[str, Any]:
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """The app's one guard: find the caller the route asks for, or refuse (401/403/429)."""
     kind = handler.opt.get("access", LISTEN)
-    if not isinstance(kind, Access):
-        return
-    server = connection.app.state.server
-    caller = await server.auth.caller(connection.headers.get("authorization"), kind.scope, kind.temporary)
+    if isinstance(kind, Access):
+        connection.state.caller = await admitted_caller(connection.app.state.server,
+                                                        connection.headers.get("authorization"), kind)
+
+
+async def admitted_caller(server: ServerState, authorization: str | None, kind: Access) -> Caller:
+    """The caller behind ``authorization``, if it may have this access (and, for a limited call, once its
+    key's rate limit lets it in); the guard's check, and the WebSocket handshake's."""
+    caller = await server.auth.caller(authorization, kind.scope, kind.temporary)
     if kind.limited:
         await server.limiter.admit(caller)
-    connection.state.caller = caller
+    return caller
 
 
 def provide_caller(request: Request[Any, Any, Any]) -> Caller:

@@ -20,7 +20,7 @@ from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
 from whisper_api.models.identity import ModelRecord, record
 from whisper_api.server.admission import Admission
-from whisper_api.server.auth import Authenticator, Caller, load_secret
+from whisper_api.server.auth import Authenticator, load_secret
 from whisper_api.server.callbacks import JobResult, JobRunner
 from whisper_api.server.fetch import AllowList
 from whisper_api.server.limits import KeyLimiter
@@ -74,12 +74,6 @@ class ServerState:
     @property
     def max_bytes(self) -> int:
         return self.settings.max_upload_mb * 1_000_000
-
-    async def listener(self, authorization: str | None) -> Caller:
-        """The caller of a transcription request, once its key's limits let it in."""
-        caller = await self.auth.caller(authorization, "listen")
-        await self.limiter.admit(caller)
-        return caller
 
     async def record_usage(self, key_id: str | None, audio_seconds: float, request_id: str) -> None:
         """Count a finished transcription for its key; a failure is logged (the work is done anyway)."""

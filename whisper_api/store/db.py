@@ -2,8 +2,8 @@
 
 Any SQLAlchemy URL works (SQLite by default; PostgreSQL when several servers share it), and
 no table uses database-specific SQL. Tables (``store.tables``) are created on first open;
-``store.migrations`` alters existing ones when the schema version moves on. SQLite files are created private to their
-owner and run in WAL mode, so a reader never blocks the writer.
+``store.migrations`` alters existing ones when the schema version moves on. SQLite files are
+created private to their owner and run in WAL mode, so a reader never blocks the writer.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
 from whisper_api.server.auth import Caller, websocket_credentials
 from whisper_api.server.deepgram.model_names import whisper_name
 from whisper_api.server.deepgram.params import StreamRequest, parse_stream
-from whisper_api.server.deps import SELF, access
+from whisper_api.server.deps import SELF, TRANSCRIBE, access, admitted_caller
 from whisper_api.server.errors import ApiError, from_core, header_text
 from whisper_api.server.metrics import StreamTimer
 from whisper_api.server.state import Server, ServerState
@@ -80,7 +80,7 @@ async def live_listen(socket: WebSocket[Any, Any, Any], server: Server) -> None:
 async def _handshake(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str) -> LiveConnection:
     authorization, subprotocol = websocket_credentials(socket.headers.get("authorization"),
                                                        list(socket.scope.get("subprotocols") or []))
-    caller = await server.listener(authorization)
+    caller = await admitted_caller(server, authorization, TRANSCRIBE)
     request = parse_stream(socket.query_params.dict())
     server.limiter.open_stream(caller)
     try:
