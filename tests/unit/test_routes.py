@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -64,3 +65,24 @@ def test_a_temporary_token_transcribes_but_cannot_grant_another(client: TestClie
     assert client.get("/v1/models", headers=token).status_code == 200
     refused = client.post("/v1/auth/grant", headers=token, json={})
     assert refused.status_code == 401
+
+
+def test_every_public_page_answers(client: TestClient) -> None:  # type: ignore[type-arg]
+    for path in ("/", "/static/app.js", "/healthz", "/readyz", "/metrics"):
+        response = client.get(path)
+        assert response.status_code in (200, 503), (path, response.text)  # /readyz: 503 while the model loads
+        assert "Missing required" not in response.text
+
+
+def test_handlers_ask_only_for_what_the_server_provides(client: TestClient) -> None:  # type: ignore[type-arg]
+    """A handler parameter that names no dependency is a 400 at request time; caught here instead."""
+    provided = set(client.app.dependencies) | {"request", "socket", "data", "scope"}  # scope: OPTIONS
+    for route in client.app.routes:
+        handlers = getattr(route, "route_handlers", None) or [route.route_handler]  # type: ignore[attr-defined]
+        path_parameters = set(re.findall(r"\{(\w+)", route.path))
+        for handler in handlers:
+            if route.path.startswith("/schema"):
+                continue
+            asked = set(inspect.signature(handler.fn).parameters)
+            assert asked <= provided | path_parameters, (route.path, asked - provided - path_parameters)
+            assert "server" not in asked  # handlers get the parts they use, never the whole state

@@ -36,7 +36,7 @@ from whisper_api.server.errors import ApiError, ClientGone, from_core
 from whisper_api.server.headers import request_id
 from whisper_api.server.openai import transcriptions, translations
 from whisper_api.server.state import ServerState
-from whisper_api.server.system import asset, healthz, metrics, page, readyz
+from whisper_api.server.system import asset, healthz, page, prometheus, readyz
 from whisper_api.settings import Settings
 
 access_log = logging.getLogger("whisper_api.server.access")
@@ -122,7 +122,7 @@ def create_app(settings: Settings) -> Litestar:
 
     async def start_loading(app: Litestar) -> None:
         # Kept on the app: the event loop holds only weak references to tasks.
-        app.state.loader = asyncio.create_task(server_state.load_models())
+        app.state.loader = asyncio.create_task(server_state.workers.load())
         await server_state.job_runner.start()
 
     async def shut_down(app: Litestar) -> None:
@@ -132,7 +132,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[listen, live_listen, grant, list_models, get_model, healthz, readyz, list_projects,
                         get_project, list_keys, create_key, get_key, delete_key, page, asset, transcriptions,
-                        translations, get_job, get_usage, metrics],
+                        translations, get_job, get_usage, prometheus],
         guards=[authenticate],
         dependencies=dependencies(server_state),
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,

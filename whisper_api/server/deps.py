@@ -3,13 +3,15 @@
 A route states its access in ``opt={"access": ...}``; a route that states nothing gets ``LISTEN``, so a new
 route is never open by accident. The guard puts the caller on the connection's state, and a handler that
 needs it asks for a ``caller`` parameter. Handlers ask for the parts of the server they use
-(``key_store``, ``jobs``, ``models``, ``auth``), or for ``server`` when they orchestrate a transcription. The
+(``workers``, ``settings``, ``usage``, ``key_store``, ``jobs``, ...; see ``dependencies``), never the whole
+state. The
 WebSocket route authenticates in its handshake (``SELF``): browsers send their key as a subprotocol,
 and a refusal there is a close frame, not an HTTP answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +25,30 @@ from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
 from whisper_api.server.auth import Authenticator, Caller
+from whisper_api.server.callbacks import JobRunner, RecordUsage
 from whisper_api.server.errors import bad_request
+from whisper_api.server.fetch import AllowList
+from whisper_api.server.limits import KeyLimiter
+from whisper_api.server.metrics import Metrics
 from whisper_api.server.state import ServerState
+from whisper_api.server.workers import Workers
+from whisper_api.settings import Settings
+from whisper_api.store.db import Database
 
+# Parts are injected as they are (Litestar would otherwise try to validate them as data).
 Keys = SkipValidation[KeyStore]
 """The key store (key management needs authentication on)."""
 Jobs = SkipValidation[JobStore]
 Models = SkipValidation[ModelStore]
 Auth = SkipValidation[Authenticator]
+Pool = SkipValidation[Workers]
+Config = SkipValidation[Settings]
+Usage = SkipValidation[RecordUsage]
+Limiter = SkipValidation[KeyLimiter]
+Meters = SkipValidation[Metrics]
+Runner = SkipValidation[JobRunner]
+Hosts = SkipValidation[AllowList]
+Db = SkipValidation[Database]
 
 
 @dataclass(frozen=True)
@@ -59,16 +77,18 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     """The app's one guard: find the caller the route asks for, or refuse (401/403/429)."""
     kind = handler.opt.get("access", LISTEN)
     if isinstance(kind, Access):
-        connection.state.caller = await admitted_caller(connection.app.state.server,
+        server: ServerState = connection.app.state.server
+        connection.state.caller = await admitted_caller(server.auth, server.limiter,
                                                         connection.headers.get("authorization"), kind)
 
 
-async def admitted_caller(server: ServerState, authorization: str | None, kind: Access) -> Caller:
+async def admitted_caller(auth: Authenticator, limiter: KeyLimiter, authorization: str | None,
+                          kind: Access) -> Caller:
     """The caller behind ``authorization``, if it may have this access (and, for a limited call, once its
     key's rate limit lets it in); the guard's check, and the WebSocket handshake's."""
-    caller = await server.auth.caller(authorization, kind.scope, kind.temporary)
+    caller = await auth.caller(authorization, kind.scope, kind.temporary)
     if kind.limited:
-        await server.limiter.admit(caller)
+        await limiter.admit(caller)
     return caller
 
 
@@ -85,9 +105,17 @@ def dependencies(state: ServerState) -> dict[str, Provide]:
             raise bad_request("Bad Request: key management needs authentication on (the server runs with --no-auth).")
         return state.store
 
-    return {"server": Provide(lambda: state, sync_to_thread=False),
-            "caller": Provide(provide_caller, sync_to_thread=False),
-            "key_store": Provide(key_store, sync_to_thread=False),
-            "jobs": Provide(lambda: state.job_runner.store, sync_to_thread=False),
-            "models": Provide(lambda: state.models, sync_to_thread=False),
-            "auth": Provide(lambda: state.auth, sync_to_thread=False)}
+    parts: dict[str, Any] = {"workers": state.workers, "settings": state.settings, "usage": state.record_usage,
+                             "limiter": state.limiter, "metrics": state.metrics, "job_runner": state.job_runner,
+                             "jobs": state.job_runner.store, "models": state.models, "auth": state.auth,
+                             "allowed_hosts": state.allowed_hosts, "database": state.database}
+    provided = {name: Provide(_constant(part), sync_to_thread=False) for name, part in parts.items()}
+    return {**provided, "caller": Provide(provide_caller, sync_to_thread=False),
+            "key_store": Provide(key_store, sync_to_thread=False)}
+
+
+def _constant(part: Any) -> Callable[[], Any]:
+    def provide() -> Any:
+        return part
+
+    return provide

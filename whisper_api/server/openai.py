@@ -25,13 +25,13 @@ from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.options import RANGES, TranscribeOptions
 from whisper_api.server.auth import Caller
+from whisper_api.server.callbacks import RecordUsage
 from whisper_api.server.deepgram.model_names import whisper_name
-from whisper_api.server.deps import TRANSCRIBE, access
+from whisper_api.server.deps import TRANSCRIBE, Pool, Usage, access
 from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.headers import UTF8, request_id, response_media_type
 from whisper_api.server.openapi import TRANSCRIBING, OpenAIError, OpenAIOperation, errors
-from whisper_api.server.state import Server
-from whisper_api.server.transcribe import transcribe_spooled
+from whisper_api.server.workers import Workers
 from whisper_api.transcript import Transcript
 
 MAX_UPLOAD_BYTES = 100 * 2**20
@@ -101,10 +101,10 @@ def _model(form: dict[str, Any]) -> str | None:
     return None if name is None or name == "whisper-1" or name.startswith("gpt-") else name
 
 
-def _options(form: dict[str, Any], translate: bool) -> TranscribeOptions:
+def _options(form: dict[str, Any], translate: bool, model: str) -> TranscribeOptions:
     language = None if translate else _field(form, "language")
-    return TranscribeOptions(language=language, translate=translate, initial_prompt=_field(form, "prompt"),
-                             temperature=_temperature(form))
+    return TranscribeOptions(model=model, language=language, translate=translate,
+                             initial_prompt=_field(form, "prompt"), temperature=_temperature(form))
 
 
 def verbose_json(transcript: Transcript, task: str, words: bool) -> dict[str, Any]:
@@ -130,8 +130,8 @@ def _render(transcript: Transcript, response_format: str, task: str, granulariti
     return Response(formatter(transcript), media_type=response_media_type(TEXT_TYPES[response_format] + UTF8))
 
 
-async def _handle(request: Request[Any, Any, Any], server: Server, caller: Caller, form: dict[str, Any],
-                  task: str) -> Response[Any]:
+async def _handle(request: Request[Any, Any, Any], workers: Workers, usage: RecordUsage, caller: Caller,
+                  form: dict[str, Any], task: str) -> Response[Any]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise _invalid("file", "a file is required (multipart field 'file')")
@@ -139,15 +139,14 @@ async def _handle(request: Request[Any, Any, Any], server: Server, caller: Calle
     if response_format not in FORMATS:
         raise _invalid("response_format", ", ".join(FORMATS))
     granularities = _granularities(form)
-    model_name = whisper_name(_model(form), server.settings.model, server.models)
-    options = _options(form, task == "translate")
+    options = _options(form, task == "translate", whisper_name(_model(form), workers.default_model, workers.models))
     with tempfile.TemporaryDirectory(prefix="whisper-api-openai-") as work:
         source = Path(work) / "audio"
         source.write_bytes(await upload.read())
         if source.stat().st_size == 0:
             raise _invalid("file", "the file is empty")
-        transcript = await transcribe_spooled(request, server, source, options, None, model_name)
-    await server.record_usage(caller.key_id, transcript.duration, request_id(request))
+        transcript = await workers.transcribe_for(request, source, options, None)
+    await usage(caller.key_id, transcript.duration, request_id(request))
     return _render(transcript, response_format, task, granularities)
 
 
@@ -161,13 +160,15 @@ OPENAI_ERRORS: dict[int | type[Exception], ExceptionHandler[Any]] = dict.fromkey
 @post("/v1/audio/transcriptions", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
       exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
       opt=access(TRANSCRIBE))
-async def transcriptions(request: Request[Any, Any, Any], server: Server, caller: Caller, data: Form) -> Response[Any]:
-    return await _handle(request, server, caller, data, "transcribe")
+async def transcriptions(request: Request[Any, Any, Any], workers: Pool, usage: Usage, caller: Caller,
+                         data: Form) -> Response[Any]:
+    return await _handle(request, workers, usage, caller, data, "transcribe")
 
 
 @post("/v1/audio/translations", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
       exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
       opt=access(TRANSCRIBE))
-async def translations(request: Request[Any, Any, Any], server: Server, caller: Caller, data: Form) -> Response[Any]:
-    return await _handle(request, server, caller, data, "translate")
+async def translations(request: Request[Any, Any, Any], workers: Pool, usage: Usage, caller: Caller,
+                       data: Form) -> Response[Any]:
+    return await _handle(request, workers, usage, caller, data, "translate")
 

@@ -13,11 +13,10 @@ from litestar.exceptions import NotFoundException
 from prometheus_client import generate_latest
 
 from whisper_api.models.store import display_name
-from whisper_api.server.deps import PUBLIC, access
+from whisper_api.server.deps import PUBLIC, Config, Db, Meters, Pool, access
 from whisper_api.server.errors import ApiError
 from whisper_api.server.headers import UTF8, response_media_type
 from whisper_api.server.openapi import NOT_READY
-from whisper_api.server.state import Server
 
 # The classic text format every Prometheus version reads (Litestar adds the charset).
 METRICS_TYPE = "text/plain; version=0.0.4"
@@ -30,31 +29,30 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", responses=NOT_READY, opt=access(PUBLIC))
-async def readyz(server: Server) -> Response[dict[str, Any]]:
-    """The default model is loaded and the key database answers."""
+async def readyz(workers: Pool, database: Db) -> Response[dict[str, Any]]:
+    """The default model is loaded and the database (keys, usage, callback jobs) answers."""
     problems = []  # no exception text here: /readyz needs no key, so it must not describe the machine
-    if server.load_error:
+    if workers.load_error:
         problems.append("model: failed to load (see the server log)")
-    elif not server.loaded.is_set():
+    elif not workers.loaded.is_set():
         problems.append("model: loading")
-    if server.store is not None:
-        try:
-            await asyncio.to_thread(server.store.list)
-        except Exception:  # any database failure means not ready
-            problems.append("database: unavailable (see the server log)")
+    try:
+        await asyncio.to_thread(database.ping)
+    except Exception:  # any database failure means not ready
+        problems.append("database: unavailable (see the server log)")
     body: dict[str, Any] = {"status": "ready" if not problems else "not ready",
-                            "model": display_name(server.settings.model)}
+                            "model": display_name(workers.default_model)}
     if problems:
         body["problems"] = problems
     return Response(body, status_code=200 if not problems else 503)
 
 
 @get("/metrics", include_in_schema=False, opt=access(PUBLIC))
-async def metrics(server: Server) -> Response[bytes]:
+async def prometheus(settings: Config, metrics: Meters) -> Response[bytes]:
     """Prometheus metrics (docs/metrics.md); 404 when the metrics setting is off."""
-    if not server.settings.metrics:
+    if not settings.metrics:
         raise ApiError(404, "NOT_FOUND", "Metrics are off on this server (WHISPER_API_METRICS=false).")
-    return Response(generate_latest(server.metrics.registry), media_type=METRICS_TYPE)
+    return Response(generate_latest(metrics.registry), media_type=METRICS_TYPE)
 
 
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
@@ -73,9 +71,9 @@ def _asset(name: str) -> str:
 
 
 @get("/", include_in_schema=False, opt=access(PUBLIC))
-async def page(server: Server) -> Response[str]:
+async def page(settings: Config) -> Response[str]:
     """The page; with --no-auth it hides the key field."""
-    html = _asset("index.html").replace("{{auth}}", "none" if server.settings.no_auth else "key")
+    html = _asset("index.html").replace("{{auth}}", "none" if settings.no_auth else "key")
     return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
 
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
@@ -51,6 +51,11 @@ class Database:
                 yield session
         except SQLAlchemyError as exc:
             raise DatabaseError(f"database {self.display_url}: {_reason(exc)}") from exc
+
+    def ping(self) -> None:
+        """Raise DatabaseError unless the database answers a query."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
 
     def _migrate(self) -> None:
         for attempt in range(3):  # another process may be creating the same tables right now

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -26,20 +27,29 @@ from whisper_api.errors import AudioDecodeError, WhisperApiError
 from whisper_api.formats.deepgram import ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, error_message, event_message
 from whisper_api.keys import utc_now
-from whisper_api.server.admission import LIVE_FINAL, LIVE_INTERIM
-from whisper_api.server.auth import Caller, websocket_credentials
+from whisper_api.server.auth import Authenticator, Caller, websocket_credentials
+from whisper_api.server.callbacks import RecordUsage
 from whisper_api.server.deepgram.model_names import whisper_name
 from whisper_api.server.deepgram.params import StreamRequest, parse_stream
-from whisper_api.server.deps import SELF, TRANSCRIBE, access, admitted_caller
+from whisper_api.server.deps import (
+    SELF,
+    TRANSCRIBE,
+    Auth,
+    Config,
+    Limiter,
+    Meters,
+    Pool,
+    Usage,
+    access,
+    admitted_caller,
+)
 from whisper_api.server.errors import ApiError, from_core, header_text
-from whisper_api.server.metrics import StreamTimer
-from whisper_api.server.state import Server, ServerState
-from whisper_api.server.stoppable import run_stoppable
-from whisper_api.streaming.channel import DecodeJob
+from whisper_api.server.limits import KeyLimiter
+from whisper_api.server.metrics import Metrics, StreamTimer
+from whisper_api.server.workers import Workers
 from whisper_api.streaming.decoders import open_decoder
 from whisper_api.streaming.events import StreamEvent, StreamResult
-from whisper_api.streaming.live import LiveStream, Work
-from whisper_api.transcript import Word
+from whisper_api.streaming.live import LiveStream
 
 IDLE_TIMEOUT = 10.0
 MAX_LAG = 30.0
@@ -56,56 +66,69 @@ logger = logging.getLogger("whisper_api.server")
 access_log = logging.getLogger("whisper_api.server.access")
 
 
+@dataclass(frozen=True)
+class LiveParts:
+    """What a live stream uses of the server."""
+
+    workers: Workers
+    auth: Authenticator
+    limiter: KeyLimiter
+    metrics: Metrics
+    usage: RecordUsage
+    timeout: float
+    """Seconds the stream's last results may take once the client closed it."""
+
+
 @websocket("/v1/listen", opt=access(SELF))  # authenticated in the handshake
-async def live_listen(socket: WebSocket[Any, Any, Any], server: Server) -> None:
+async def live_listen(socket: WebSocket[Any, Any, Any], workers: Pool, auth: Auth, limiter: Limiter,
+                      metrics: Meters, usage: Usage, settings: Config) -> None:
     started, request_id = time.monotonic(), str(uuid.uuid4())
+    parts = LiveParts(workers, auth, limiter, metrics, usage, settings.request_timeout)
     try:
-        connection = await _handshake(socket, server, request_id)
+        connection = await _handshake(socket, parts, request_id)
     except (ApiError, WhisperApiError) as exc:
         error = exc if isinstance(exc, ApiError) else from_core(exc)
         await _deny(socket, request_id, error)
         access_log.info("%s WS /v1/listen %d %.3fs", request_id, error.status, time.monotonic() - started)
-        server.metrics.requests.labels("/v1/listen", "WS", str(error.status)).inc()
-        server.metrics.errors.labels(error.err_code).inc()
+        parts.metrics.requests.labels("/v1/listen", "WS", str(error.status)).inc()
+        parts.metrics.errors.labels(error.err_code).inc()
         return
-    server.metrics.requests.labels("/v1/listen", "WS", "101").inc()
-    server.metrics.active_streams.inc()
+    parts.metrics.requests.labels("/v1/listen", "WS", "101").inc()
+    parts.metrics.active_streams.inc()
     try:
         code = await connection.serve()
     finally:
-        server.metrics.active_streams.dec()
+        parts.metrics.active_streams.dec()
     access_log.info("%s WS /v1/listen close %s %.3fs", request_id, code, time.monotonic() - started)
 
 
-async def _handshake(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str) -> LiveConnection:
+async def _handshake(socket: WebSocket[Any, Any, Any], parts: LiveParts, request_id: str) -> LiveConnection:
     authorization, subprotocol = websocket_credentials(socket.headers.get("authorization"),
                                                        list(socket.scope.get("subprotocols") or []))
-    caller = await admitted_caller(server, authorization, TRANSCRIBE)
+    caller = await admitted_caller(parts.auth, parts.limiter, authorization, TRANSCRIBE)
     request = parse_stream(socket.query_params.dict())
-    server.limiter.open_stream(caller)
+    parts.limiter.open_stream(caller)
     try:
-        return await _open(socket, server, request_id, request, caller, subprotocol)
+        return await _open(socket, parts, request_id, request, caller, subprotocol)
     except BaseException:
-        server.limiter.close_stream(caller)
+        parts.limiter.close_stream(caller)
         raise
 
 
-async def _open(socket: WebSocket[Any, Any, Any], server: ServerState, request_id: str, request: StreamRequest,
+async def _open(socket: WebSocket[Any, Any, Any], parts: LiveParts, request_id: str, request: StreamRequest,
                 caller: Caller, subprotocol: str | None) -> LiveConnection:
-    model_name = whisper_name(request.listen.model, server.settings.model, server.models)
-    await server.loaded.wait()
-    if server.load_error is not None:
-        raise ApiError(503, "SERVICE_UNAVAILABLE", "The server's model failed to load; see its log.")
-    model = await asyncio.to_thread(server.model, model_name)
+    workers = parts.workers
+    model_name = whisper_name(request.listen.model, workers.default_model, workers.models)
+    await workers.ready()
+    model = await workers.model(model_name)
     decoder = await asyncio.to_thread(open_decoder, request.encoding, request.sample_rate, request.channels,
                                       not request.options.multichannel)
     meta = ResponseMeta(request_id, "incomplete", utc_now(), model.uuid, model.name, model.version)
-    connection = LiveConnection(socket, server, request, meta, caller)
+    connection = LiveConnection(socket, parts, request, meta, caller)
     options = dataclasses.replace(request.options, transcribe=dataclasses.replace(request.options.transcribe,
                                                                                   model=model_name))
     try:  # a missing speaker model refuses the stream here, before the upgrade
-        connection.stream = await asyncio.to_thread(server.transcribers[0].stream, options, decoder,
-                                                    connection.emit, connection.run_decode)
+        connection.stream = await asyncio.to_thread(workers.stream, options, decoder, connection.emit)
         await socket.accept(subprotocols=subprotocol, headers={"dg-request-id": request_id})
     except BaseException:
         await asyncio.to_thread(decoder.close)
@@ -130,12 +153,12 @@ class LiveConnection:
     stream: LiveStream
     """Set by the handshake, once the connection can receive its events."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], server: ServerState, request: StreamRequest,
+    def __init__(self, socket: WebSocket[Any, Any, Any], parts: LiveParts, request: StreamRequest,
                  meta: ResponseMeta, caller: Caller) -> None:
-        self.socket, self.server, self.request, self.meta, self.caller = socket, server, request, meta, caller
+        self.socket, self.parts, self.request, self.meta, self.caller = socket, parts, request, meta, caller
         self.last_heard = time.monotonic()
         self.send_lock = asyncio.Lock()
-        self.timer = StreamTimer(server.metrics)
+        self.timer = StreamTimer(parts.metrics)
 
     async def serve(self) -> int:
         """Run the stream to its end; returns the close code."""
@@ -152,10 +175,10 @@ class LiveConnection:
             for task in (receiver, watchdog, runner):
                 task.cancel()
             await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
-            self.server.limiter.close_stream(self.caller)  # first: nothing below may keep the key's slot
+            self.parts.limiter.close_stream(self.caller)  # first: nothing below may keep the key's slot
             if self.stream.duration:
-                self.server.metrics.transcribed("stream", self.stream.duration)
-                await self.server.record_usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
+                self.parts.metrics.transcribed("stream", self.stream.duration)
+                await self.parts.usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
             await asyncio.to_thread(self.stream.close)
 
     async def _end(self, ending: str, runner: asyncio.Task[str]) -> int:
@@ -178,7 +201,7 @@ class LiveConnection:
         """The rest of the audio and its final results, in order; what ends the stream then."""
         try:
             await self.stream.end()
-            outcome = await asyncio.wait_for(asyncio.shield(runner), self.server.settings.request_timeout)
+            outcome = await asyncio.wait_for(asyncio.shield(runner), self.parts.timeout)
         except AudioDecodeError:
             return "bad_audio"
         except (WhisperApiError, TimeoutError) as exc:
@@ -251,11 +274,6 @@ class LiveConnection:
             logger.error("stream %s failed: %s", self.meta.request_id, exc)
             return "failed"
         return "close"
-
-    async def run_decode(self, job: DecodeJob, work: Work) -> tuple[Word, ...]:
-        """On a worker of the server's pool (finals before interims, before batch), stoppable."""
-        async with self.server.admission.worker(LIVE_FINAL if job.is_final else LIVE_INTERIM) as transcriber:
-            return await run_stoppable(self.server.engine_threads, lambda stop: work(transcriber, stop))
 
     async def emit(self, event: StreamEvent) -> None:
         await self._send(event_message(event, self.request.listen.response, self.meta))

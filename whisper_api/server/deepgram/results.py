@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from whisper_api.formats.deepgram import ResponseMeta, to_deepgram
 from whisper_api.formats.subrip import to_srt
 from whisper_api.formats.text import to_text
 from whisper_api.formats.webvtt import to_vtt
 from whisper_api.keys import utc_now
+from whisper_api.models.identity import ModelRecord
 from whisper_api.server.deepgram.params import CAPTION_FORMATS, ListenRequest
 from whisper_api.server.errors import JSON_TYPE
 from whisper_api.server.headers import UTF8
 from whisper_api.transcript import Transcript
 
-if TYPE_CHECKING:
-    from whisper_api.server.state import ServerState
 
 @dataclass(frozen=True)
 class ListenResult:
@@ -28,11 +25,10 @@ class ListenResult:
     """For caption formats: the name browsers save the file under."""
 
 
-async def listen_result(server: ServerState, transcript: Transcript, params: ListenRequest, model_name: str,
-                        request_id: str, sha256: str) -> ListenResult:
+def listen_result(model: ModelRecord, transcript: Transcript, params: ListenRequest, request_id: str,
+                        sha256: str) -> ListenResult:
     if params.caption_format is not None:
         return _caption(transcript, params.caption_format)
-    model = await asyncio.to_thread(server.model, model_name)  # a stat and a header read: off the loop
     meta = ResponseMeta(request_id, sha256, utc_now(), model.uuid, model.name, model.version)
     body = json.dumps(to_deepgram(transcript, params.response, meta), ensure_ascii=False, separators=(",", ":"))
     return ListenResult(body.encode(), JSON_TYPE)
