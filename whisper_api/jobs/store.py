@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, update
 from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
@@ -53,8 +52,8 @@ class JobStore:
                 raise JobNotFoundError(f"no job {job_id}")
             return row
 
-    def update(self, job_id: str, **values: Any) -> Job:
-        statement: Any = update(JobRow).where(col(JobRow.id) == job_id).values(updated_at=utc_now(), **values)
+    def update(self, job_id: str, **values: object) -> Job:
+        statement = update(JobRow).where(col(JobRow.id) == job_id).values(updated_at=utc_now(), **values)
         with self.database.session() as session:
             session.execute(statement)
             session.commit()
@@ -62,7 +61,7 @@ class JobStore:
 
     def claimable(self, audio_root: Path, now: datetime) -> list[Job]:
         """Unfinished jobs nobody holds a lease on, with their audio in ``audio_root``, oldest first."""
-        query: Any = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), _unleased(now)).order_by(
+        query = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), _unleased(now)).order_by(
             col(JobRow.created_at))
         with self.database.session() as session:
             rows = session.exec(query).all()
@@ -70,10 +69,10 @@ class JobStore:
 
     def claim(self, job_id: str, owner: str, lease_until: datetime, now: datetime) -> Job | None:
         """The job, now leased to ``owner``; None when another server holds it or it has finished."""
-        statement: Any = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(UNFINISHED),
-                                              _unleased(now)).values(owner=owner, lease_until=lease_until)
+        statement = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(UNFINISHED),
+                                         _unleased(now)).values(owner=owner, lease_until=lease_until)
         with self.database.session() as session:
-            claimed = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+            claimed = session.connection().execute(statement).rowcount == 1
             session.commit()
         return self.get(job_id) if claimed else None
 
@@ -86,22 +85,21 @@ class JobStore:
         """Give up every lease ``owner`` holds, so its unfinished jobs are taken up at once."""
         self._set_lease(col(JobRow.status).in_(UNFINISHED), owner, None)
 
-    def _set_lease(self, which: Any, owner: str, lease_until: datetime | None) -> None:
-        statement: Any = update(JobRow).where(col(JobRow.owner) == owner, which).values(lease_until=lease_until)
+    def _set_lease(self, which: ColumnElement[bool], owner: str, lease_until: datetime | None) -> None:
+        statement = update(JobRow).where(col(JobRow.owner) == owner, which).values(lease_until=lease_until)
         with self.database.session() as session:
             session.execute(statement)
             session.commit()
 
     def prune(self, before: datetime) -> int:
         """Forget finished jobs (and their results) last changed before ``before``."""
-        statement: Any = delete(JobRow).where(col(JobRow.status).in_((DONE, FAILED)), col(JobRow.updated_at) < before)
+        statement = delete(JobRow).where(col(JobRow.status).in_((DONE, FAILED)), col(JobRow.updated_at) < before)
         with self.database.session() as session:
-            result: Any = session.execute(statement)
-            deleted = result.rowcount
+            deleted = session.connection().execute(statement).rowcount
             session.commit()
         return int(deleted or 0)
 
 
-def _unleased(now: datetime) -> Any:
+def _unleased(now: datetime) -> ColumnElement[bool]:
     return or_(col(JobRow.lease_until).is_(None), col(JobRow.lease_until) < now)
 

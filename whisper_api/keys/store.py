@@ -12,11 +12,10 @@ import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from whisper_api.clock import utc_now
 from whisper_api.errors import DatabaseError, KeyNotFoundError, KeyStoreError
@@ -102,7 +101,7 @@ class KeyStore:
 
     def list(self) -> list[ApiKey]:
         with self._session() as session:
-            rows = session.exec(select(ApiKeyRow).order_by(ApiKeyRow.created_at)).all()  # type: ignore[arg-type]
+            rows = session.exec(select(ApiKeyRow).order_by(col(ApiKeyRow.created_at))).all()
             return [ApiKey.of(row, session) for row in rows]
 
     def get(self, key_id: str) -> ApiKey:
@@ -140,11 +139,11 @@ class KeyStore:
     def record_usage(self, key_id: str, audio_seconds: float = 0.0, requests: int = 1) -> None:
         """Add to the key's totals and to its row for today (UTC), in one transaction."""
         now = self.clock()
-        totals: Any = (
+        totals = (
             update(ApiKeyRow)
-            .where(ApiKeyRow.id == key_id)  # type: ignore[arg-type]
-            .values(requests=ApiKeyRow.requests + requests, audio_seconds=ApiKeyRow.audio_seconds + audio_seconds,
-                    last_used_at=now)
+            .where(col(ApiKeyRow.id) == key_id)
+            .values(requests=col(ApiKeyRow.requests) + requests,
+                    audio_seconds=col(ApiKeyRow.audio_seconds) + audio_seconds, last_used_at=now)
         )
         for attempt in range(USAGE_ATTEMPTS):
             try:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from whisper_api.store.tables import KeyUsageRow
 
@@ -28,29 +27,29 @@ def add_day_usage(session: Session, key_id: str, day: date, requests: int, audio
     A concurrent first insert makes the caller's commit fail with an integrity error; the
     caller retries, and the retry finds the row and updates it.
     """
-    statement: Any = (
+    statement = (
         update(KeyUsageRow)
-        .where(KeyUsageRow.key_id == key_id, KeyUsageRow.day == day)  # type: ignore[arg-type]
-        .values(requests=KeyUsageRow.requests + requests, audio_seconds=KeyUsageRow.audio_seconds + audio_seconds)
+        .where(col(KeyUsageRow.key_id) == key_id, col(KeyUsageRow.day) == day)
+        .values(requests=col(KeyUsageRow.requests) + requests,
+                audio_seconds=col(KeyUsageRow.audio_seconds) + audio_seconds)
     )
-    result: Any = session.execute(statement)
-    if result.rowcount == 0:
+    if session.connection().execute(statement).rowcount == 0:  # a CursorResult: it has a rowcount
         session.add(KeyUsageRow(key_id=key_id, day=day, requests=requests, audio_seconds=audio_seconds))
 
 
 def days(session: Session, key_id: str | None, first: date | None, last: date | None) -> list[DayUsage]:
-    query: Any = select(KeyUsageRow)
+    query = select(KeyUsageRow)
     if key_id is not None:
-        query = query.where(KeyUsageRow.key_id == key_id)
+        query = query.where(col(KeyUsageRow.key_id) == key_id)
     if first is not None:
-        query = query.where(KeyUsageRow.day >= first)
+        query = query.where(col(KeyUsageRow.day) >= first)
     if last is not None:
-        query = query.where(KeyUsageRow.day <= last)
-    rows = session.exec(query.order_by(KeyUsageRow.day, KeyUsageRow.key_id)).all()
+        query = query.where(col(KeyUsageRow.day) <= last)
+    rows = session.exec(query.order_by(col(KeyUsageRow.day), col(KeyUsageRow.key_id))).all()
     return [DayUsage(row.key_id, row.day, row.requests, row.audio_seconds) for row in rows]
 
 
 def audio_seconds_since(session: Session, key_id: str, first: date) -> float:
-    query: Any = select(func.coalesce(func.sum(KeyUsageRow.audio_seconds), 0.0)).where(
-        KeyUsageRow.key_id == key_id, KeyUsageRow.day >= first)
+    query = select(func.coalesce(func.sum(col(KeyUsageRow.audio_seconds)), 0.0)).where(
+        col(KeyUsageRow.key_id) == key_id, col(KeyUsageRow.day) >= first)
     return float(session.exec(query).one())

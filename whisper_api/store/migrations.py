@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import inspect, text
-from sqlmodel import Session
+from sqlalchemy import Table, inspect, text
+from sqlmodel import Session, SQLModel
 
 from whisper_api.errors import DatabaseError
 from whisper_api.store.tables import JobRow, SchemaVersionRow
@@ -23,8 +23,12 @@ def add_lease_columns(session: Session) -> None:
     present = {column["name"] for column in inspect(connection).get_columns(JobRow.__tablename__)}
     for name in ("owner", "lease_until"):
         if name not in present:
-            column_type = JobRow.__table__.columns[name].type.compile(dialect=connection.dialect)  # type: ignore[attr-defined]
+            column_type = _jobs().columns[name].type.compile(dialect=connection.dialect)
             connection.execute(text(f"ALTER TABLE {JobRow.__tablename__} ADD COLUMN {name} {column_type}"))
+
+
+def _jobs() -> Table:
+    return SQLModel.metadata.tables[str(JobRow.__tablename__)]
 
 
 # Version -> the change that brings a database from the version before up to it.

@@ -7,9 +7,9 @@ database creates them all on first open (``store.db``), and ``store.migrations``
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
 
 from sqlalchemy import DateTime, Text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -20,10 +20,10 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None or value.tzinfo is not None:
-            return value  # type: ignore[no-any-return]
-        return value.replace(tzinfo=timezone.utc)  # type: ignore[no-any-return]
+            return value
+        return value.replace(tzinfo=timezone.utc)
 
 
 class SchemaVersionRow(SQLModel, table=True):
