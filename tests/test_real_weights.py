@@ -25,7 +25,7 @@ from samples.fetch import TRANSCRIPT
 from tests.support.audio_files import noise, write_wav
 from tests.support.cli import run_cli
 from tests.support.server import RunningServer, run_server, stream_finals
-from whisper_api.audio import decode_file
+from whisper_api.audio import DecodedAudio, decode_file
 from whisper_api.core import Transcriber
 from whisper_api.keys import KeyStore
 from whisper_api.options import TranscribeOptions
@@ -84,14 +84,34 @@ def test_confidence_is_high_on_clear_speech_and_lower_on_noise(models: Path, jfk
 
 
 def test_the_whisper_cli_engine_gives_the_same_words_and_times(models: Path, jfk: Path) -> None:
-    if shutil.which("whisper-cli") is None and not (Path(__file__).parents[1] / "vendor/whisper.cpp/bin/whisper-cli"
-                                                    ).is_file():
-        pytest.skip("whisper-cli is not built (make whisper-cli)")
+    whisper_cli_or_skip()
     options = TranscribeOptions(model="tiny.en", language="en", vad=False)
     with transcriber(models) as native, transcriber(models, "cli") as cli:
         ours, theirs = native.transcribe(jfk, options), cli.transcribe(jfk, options)
     assert [(w.text, w.start, w.end) for w in ours.words()] == [(w.text, w.start, w.end) for w in theirs.words()]
     assert words(theirs.text) == JFK_WORDS
+
+
+def whisper_cli_or_skip() -> None:
+    if shutil.which("whisper-cli") is None and not (Path(__file__).parents[1] / "vendor/whisper.cpp/bin/whisper-cli"
+                                                    ).is_file():
+        pytest.skip("whisper-cli is not built (make whisper-cli)")
+
+
+@pytest.mark.parametrize("engine_name", ["native", "cli"])
+def test_progress_moves_every_few_seconds_of_audio(models: Path, jfk: Path, engine_name: str) -> None:
+    """Not once per 30 s window: a bar on a long file shows a rate and an ETA from the start."""
+    if engine_name == "cli":
+        whisper_cli_or_skip()
+    speech = decode_file(jfk).mono()
+    pause = np.zeros(16_000, dtype=np.float32)
+    audio = DecodedAudio.from_array(np.concatenate([np.concatenate([speech, pause])] * 6))
+    seen: list[float] = []
+    with transcriber(models, engine_name) as engine:
+        engine.transcribe(audio, TranscribeOptions(model="tiny.en", language="en"), progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    largest_step = max(b - a for a, b in zip([0.0, *seen], seen, strict=False)) * audio.duration
+    assert largest_step <= 15.0, (largest_step, seen)
 
 
 # -- the server, with the clients users have -------------------------------------------------------

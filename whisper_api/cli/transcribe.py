@@ -157,6 +157,7 @@ def _run_with_progress(transcriber: Transcriber, name: str, options: TranscribeO
         except KeyboardInterrupt:
             cancel.set()
             future.exception()  # wait for the engine to stop before leaving
+            progress.stop()  # the bar ends its line first, so the message has a line of its own
             typer.echo("interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
         progress.update(task, completed=1.0)

@@ -24,6 +24,28 @@ ProgressCallback = Callable[[float], None]
 """Called with the fraction (0..1) of the audio decoded so far."""
 
 
+class DecodeProgress:
+    """A job's progress from two sources: whisper.cpp's own, which moves once per 30 s window, and
+    the end of each new segment, which moves every few seconds of audio, so a progress bar can show
+    a rate and an ETA. What it reports never goes back."""
+
+    def __init__(self, report: ProgressCallback, audio_seconds: float) -> None:
+        self._report, self._seconds, self._reached = report, audio_seconds, 0.0
+
+    def percent(self, percent: float) -> None:
+        self._advance(percent / 100)
+
+    def segment_ended(self, seconds: float) -> None:
+        if self._seconds > 0:
+            self._advance(seconds / self._seconds)
+
+    def _advance(self, fraction: float) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        if fraction > self._reached:
+            self._reached = fraction
+            self._report(fraction)
+
+
 @dataclass(frozen=True)
 class Decoding:
     """What an engine decodes with: the options of a transcription that reach whisper.cpp, and no

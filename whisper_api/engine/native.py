@@ -17,7 +17,7 @@ import _pywhispercpp as pw
 
 from whisper_api.audio import SAMPLE_RATE
 from whisper_api.engine import whispercpp_log
-from whisper_api.engine.base import EngineJob, EngineResult, resolve_language
+from whisper_api.engine.base import DecodeProgress, EngineJob, EngineResult, resolve_language
 from whisper_api.engine.tokens import Token, build_segment
 from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.transcript import Segment
@@ -175,11 +175,17 @@ def _full_params(job: EngineJob, language: str) -> Any:
     # The binding calls a Python progress callback only while print_progress is on.
     params.print_progress = job.progress is not None
     if job.progress is not None:
-        report = job.progress
-        pw.assign_progress_callback(params, lambda percent: report(min(percent, 100) / 100))
+        progress = DecodeProgress(job.progress, job.audio.size / SAMPLE_RATE)
+        pw.assign_progress_callback(params, progress.percent)
+        pw.assign_new_segment_callback(params, lambda ctx, _new: progress.segment_ended(_last_segment_end(ctx)))
     if job.cancel is not None:
         pw.assign_abort_callback(params, job.cancel.is_set)
     return params
+
+
+def _last_segment_end(ctx: Any) -> float:
+    count = pw.whisper_full_n_segments(ctx)
+    return float(pw.whisper_full_get_segment_t1(ctx, count - 1) * TICK) if count else 0.0
 
 
 def _read_segments(ctx: Any, duration: float, word_timestamps: bool) -> tuple[Segment, ...]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from whisper_api.audio import SAMPLE_RATE, write_float_wav
 from whisper_api.engine import whispercpp_log
-from whisper_api.engine.base import EngineJob, EngineResult, resolve_language
+from whisper_api.engine.base import DecodeProgress, EngineJob, EngineResult, resolve_language
 from whisper_api.engine.tokens import Token, build_segment
 from whisper_api.engine.whisper_cli_build import BINARY_NAME, default_bin_dir
 from whisper_api.errors import EngineError, TranscriptionCancelled
@@ -31,6 +31,8 @@ from whisper_api.models.ggml import GgmlHeader, read_header
 from whisper_api.transcript import Segment
 
 _PROGRESS = re.compile(r"progress = +(\d+)%")
+_SEGMENT_END = re.compile(r"--> (\d+):(\d\d):(\d\d(?:\.\d+)?)\]")
+"""The end time in a segment line whisper-cli prints: ``[00:00:00.000 --> 00:00:07.600]   text``."""
 POLL_SECONDS = 0.05
 STDERR_TAIL = 12
 
@@ -118,19 +120,31 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
 
 
 class _Child:
-    """A running whisper-cli: stderr read on a thread (progress, language, error tail)."""
+    """A running whisper-cli: stderr read on a thread (progress, language, error tail); with progress
+    on, stdout too (the segments it prints as it goes)."""
 
     def __init__(self, command: list[str], job: EngineJob) -> None:
         self.job = job
         self.lines: list[str] = []
         self._tail: deque[str] = deque(maxlen=STDERR_TAIL)
+        self.progress = None if job.progress is None else DecodeProgress(job.progress, job.audio.size / SAMPLE_RATE)
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE)
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL if self.progress is None else subprocess.PIPE)
         except OSError as exc:
             raise EngineError(f"cannot run {command[0]}: {exc.strerror}") from exc
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        reads = [self._read_stderr] + ([] if self.progress is None else [self._follow_segments])
+        self._readers = [threading.Thread(target=read, daemon=True) for read in reads]
+        for reader in self._readers:
+            reader.start()
+
+    def _follow_segments(self) -> None:
+        assert self.process.stdout is not None and self.progress is not None
+        for raw in self.process.stdout:
+            match = _SEGMENT_END.search(raw.decode("utf-8", errors="replace"))
+            if match:
+                hours, minutes, seconds = match.groups()
+                self.progress.segment_ended(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None
@@ -140,8 +154,8 @@ class _Child:
             if "auto-detected language" in line:
                 self.lines.append(line)
             match = _PROGRESS.search(line)
-            if match and self.job.progress is not None:
-                self.job.progress(min(int(match.group(1)), 100) / 100)
+            if match and self.progress is not None:
+                self.progress.percent(int(match.group(1)))
 
     def wait(self, timeout: float | None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -160,7 +174,8 @@ class _Child:
             self.process.wait()
             raise
         finally:
-            self._reader.join()
+            for reader in self._readers:
+                reader.join()
         if status == -2 or (self.job.cancel is not None and self.job.cancel.is_set()):
             raise TranscriptionCancelled("transcription cancelled")  # Ctrl-C reaches the child too
         return status
