@@ -28,8 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_api.errors import AudioDecodeError, AudioTooLongError, TranscriptionCancelled
+from whisper_api.sample_rate import SAMPLE_RATE as SAMPLE_RATE  # noqa: PLC0414 - re-exported: its home for callers
 
-SAMPLE_RATE = 16000
 FloatArray = npt.NDArray[np.float32]
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 2000, 384000
 """Declared input rates outside this range are refused: below it, a few bytes claim hours of audio."""
@@ -121,6 +121,18 @@ class Probe:
     sample_rate: int
 
 
+def require_audio_file(path: Path, name: str | None = None) -> None:
+    """An AudioDecodeError unless ``path`` is a file with something in it; ``name`` is how the error
+    refers to it (default: the path)."""
+    name = name or str(path)
+    if path.is_dir():
+        raise AudioDecodeError(f"{name}: is a folder, not an audio file")
+    if not path.is_file():
+        raise AudioDecodeError(f"{name}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{name}: file is empty")
+
+
 def decode_file(
     path: Path, *, mono: bool = True, name: str | None = None, raw: RawFormat | None = None,
     max_seconds: float | None = None, cancel: threading.Event | None = None,
@@ -129,12 +141,7 @@ def decode_file(
     audio. With ``max_seconds``, longer audio is an error, found without decoding more than that.
     Setting ``cancel`` stops the decoding (TranscriptionCancelled)."""
     name = name or str(path)
-    if path.is_dir():
-        raise AudioDecodeError(f"{name}: is a folder, not an audio file")
-    if not path.is_file():
-        raise AudioDecodeError(f"{name}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{name}: file is empty")
+    require_audio_file(path, name)
     _check_probe(probe(path, name, raw), name, max_seconds)
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"

@@ -13,8 +13,8 @@ from whisper_api.server.limits import KeyLimiter
 
 
 def test_diarization_without_scipy_names_the_extra(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
-    for name in [name for name in sys.modules if name.startswith("whisper_api.diarize.")]:
-        monkeypatch.delitem(sys.modules, name)
+    for name in [name for name in sys.modules if name.startswith(("whisper_api.diarize.", "scipy."))]:
+        monkeypatch.delitem(sys.modules, name)  # an import of scipy.x finds a loaded scipy.x without scipy
     monkeypatch.setitem(sys.modules, "scipy", None)  # as if it were not installed
     with pytest.raises(InvalidOptionError, match=r"pip install 'whisper-api\[diarize\]'"):
         _ = Transcriber().diarizer

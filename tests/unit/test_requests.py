@@ -51,6 +51,14 @@ def test_a_listen_request_without_a_good_key_is_401(client: Client, keys: dict[s
     _assert_deepgram_error(_listen(client, keys, key=None, headers=headers), 401, "INVALID_AUTH")
 
 
+@pytest.mark.parametrize("authorization", [None, "wa_nope", "Basic d2E6bm9wZQ=="])
+def test_a_key_sent_the_wrong_way_gets_told_the_right_one(client: Client, keys: dict[str, str],
+                                                         authorization: str | None) -> None:
+    response = _listen(client, keys, key=None, headers={"Authorization": authorization} if authorization else {})
+    _assert_deepgram_error(response, 401, "INVALID_AUTH")
+    assert "'Authorization: Token YOUR_KEY'" in response.json()["err_msg"]
+
+
 @pytest.mark.parametrize(("query", "body", "headers", "err_code", "says"), [
     ("", b"{not json", JSON, "Bad Request", "JSON"),
     ("", b'{"link": "x"}', JSON, "Bad Request", "url"),
@@ -64,6 +72,8 @@ def test_a_listen_request_without_a_good_key_is_401(client: Client, keys: dict[s
     ("?model=../ggml-micro.bin", WAV, {}, "Bad Request", "No such model"),
     ("?model=whisper-~/.bashrc", WAV, {}, "Bad Request", "No such model"),
     ("?model=/tmp/x.bin", WAV, {}, "Bad Request", "No such model"),
+    ("", b"--b\r\nContent-Disposition: form-data; name=file; filename=a.wav\r\n\r\nRIFF\r\n--b--\r\n",
+     {"Content-Type": "multipart/form-data; boundary=b"}, "Bad Request", "--data-binary"),
 ])
 def test_bad_parameters_and_bodies_are_400_and_say_what_is_wrong(client: Client, keys: dict[str, str], query: str,
                                                                  body: bytes, headers: dict[str, str],

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from whisper_api import __version__
+import whisper_api
 from whisper_api.cli import config, diarize, engine, keys, live, models, serve, transcribe
+from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
 
 app = typer.Typer(
@@ -30,14 +31,14 @@ app.add_typer(keys.app, name="keys")
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"whisper-api {__version__}")
+        typer.echo(f"whisper-api {whisper_api.__version__}")  # read from the metadata only here
         raise typer.Exit
 
 
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+        bool, flag("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Self-hosted speech-to-text on whisper.cpp."""

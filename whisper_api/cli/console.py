@@ -36,3 +36,9 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     stderr.print(message, markup=False)
+
+
+def failed(name: str, error: Exception) -> None:
+    """One line for an input that failed (the others go on); the line names the input once."""
+    message = str(error)
+    stderr.print(f"error: {message if message.startswith(f'{name}:') else f'{name}: {message}'}", markup=False)

@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from whisper_api.cli import speakers as speaker_options
-from whisper_api.cli.console import info, warn
-from whisper_api.core import AudioSource, Transcriber
+from whisper_api.cli.console import failed, info, warn
+from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats.rttm import speaker_label, to_rttm
 from whisper_api.options import DEFAULT_THRESHOLD
 from whisper_api.settings import load_settings
 
 if TYPE_CHECKING:
+    from whisper_api.core import AudioSource
     from whisper_api.diarize.pipeline import Diarization
 
 STDIN = "-"
@@ -45,15 +46,15 @@ def _render(diarization: Diarization, name: str, as_json: bool) -> str:
 
 def diarize(
     files: Annotated[list[str], typer.Argument(help="Audio or video files; - reads standard input.")],
-    rttm: Annotated[bool, typer.Option("--rttm", help="RTTM lines (the default).")] = False,
-    json_: Annotated[bool, typer.Option("--json", help="JSON with the speaker turns.")] = False,
+    rttm: Annotated[bool, flag("--rttm", help="RTTM lines (the default).")] = False,
+    json_: Annotated[bool, flag("--json", help="JSON with the speaker turns.")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Folder for the results.")] = None,
     speakers: speaker_options.Speakers = None,
     min_speakers: speaker_options.MinSpeakers = None,
     max_speakers: speaker_options.MaxSpeakers = None,
     mode: speaker_options.Mode = "speaker",
     threshold: speaker_options.Threshold = DEFAULT_THRESHOLD,
-    download: Annotated[bool | None, typer.Option(
+    download: Annotated[bool | None, flag(
         "--download/--no-download", help="Fetch the speaker encoder and VAD models when missing.")] = None,
 ) -> None:
     """Find who spoke when, without transcribing."""
@@ -64,6 +65,8 @@ def diarize(
     settings = load_settings({"auto_download": download})
     options = speaker_options.diarize_options(mode, speakers, min_speakers, max_speakers, threshold)
     speaker_options.ensure_diarization_models(settings, options)
+    from whisper_api.core import Transcriber  # the engine stack: loaded only when there is work (fast --help)
+
     failures = 0
     with Transcriber(settings) as transcriber:
         for name in files:
@@ -74,7 +77,7 @@ def diarize(
                     warn(warning)
                 _write(_render(diarization, name, json_), name, "json" if json_ else "rttm", output)
             except WhisperApiError as exc:
-                typer.echo(f"error: {name}: {exc}", err=True)
+                failed(name, exc)
                 failures += 1
     if failures:
         raise typer.Exit(1)

@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from whisper_api.cli.console import info, stdout
-from whisper_api.engine.info import cli_info, native_info
-from whisper_api.engine.whisper_cli_build import PIN, build_whisper_cli, default_bin_dir
+from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
+from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE
 from whisper_api.models.store import ModelStore
 from whisper_api.settings import load_settings
 
@@ -23,6 +23,8 @@ def show_info(
     whisper_cli: Annotated[str | None, typer.Option("--whisper-cli", help="Path of a whisper-cli binary.")] = None,
 ) -> None:
     """Show which engines are available, their whisper.cpp versions, binaries and CPU features."""
+    from whisper_api.engine.info import cli_info, native_info  # loads whisper.cpp: only when asked
+
     settings = load_settings({"whisper_cli": whisper_cli})
     try:
         probe_model: Path | None = ModelStore(settings.models_dir).resolve(settings.model)
@@ -37,8 +39,8 @@ def show_info(
     stdout.print(table)
 
 
-@app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PIN.requirement}, "
-             f"whisper.cpp {PIN.whisper_cpp}); reuses a cached build of the same pin and flags.")
+@app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PYWHISPERCPP_SOURCE.requirement}, "
+             f"whisper.cpp {WHISPER_CPP_IN_SOURCE}); reuses a cached build of the same pin and flags.")
 def build(
     cmake_arg: Annotated[list[str] | None, typer.Option("--cmake-arg", help="Extra CMake flag, e.g. -DGGML_CUDA=ON.")]
     = None,
@@ -46,7 +48,9 @@ def build(
     = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (default: cores).")]
     = None,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even when a matching build exists.")] = False,
+    force: Annotated[bool, flag("--force", help="Rebuild even when a matching build exists.")] = False,
 ) -> None:
+    from whisper_api.engine.whisper_cli_build import build_whisper_cli, default_bin_dir
+
     settings = load_settings()
     build_whisper_cli(dest or default_bin_dir(settings.home), cmake_arg or [], jobs, force=force, log=info)

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from whisper_api.cli.console import stderr, stdout, warn
+from whisper_api.cli.flags import flag
 from whisper_api.clock import utc_now
 from whisper_api.errors import WhisperApiError
 from whisper_api.settings import load_settings
@@ -56,7 +57,7 @@ def create(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="listen (default) or admin; repeatable.")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="30d, 12h, 2w, 90m, or a date: 2027-01-01.")]
     = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the key and its details as JSON.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print the key and its details as JSON.")] = False,
 ) -> None:
     """Create a key; its secret is printed this once and never again."""
     store = _store()
@@ -73,7 +74,7 @@ def create(
 
 
 @app.command("list")
-def list_keys(as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False) -> None:
+def list_keys(as_json: Annotated[bool, flag("--json", help="Print JSON lines.")] = False) -> None:
     """List keys: id, name, scopes, dates and status (never a secret)."""
     store, now = _store(), utc_now()
     keys = store.list()
@@ -116,7 +117,7 @@ def limit(
     quota_minutes: Annotated[float | None, typer.Option("--quota-minutes", min=0,
                                                         help="Audio minutes per quota period.")] = None,
     period: Annotated[str | None, typer.Option("--period", help="Quota period: day or month (default).")] = None,
-    clear: Annotated[bool, typer.Option("--clear", help="Remove every limit from the key.")] = False,
+    clear: Annotated[bool, flag("--clear", help="Remove every limit from the key.")] = False,
 ) -> None:
     """Set a key's limits; options not given keep their value. Running servers apply them at once."""
     from whisper_api.keys import KeyLimits
@@ -137,7 +138,7 @@ def usage(
     key_id: Annotated[str | None, typer.Argument(help="A key's id; default: every key.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="First day, YYYY-MM-DD (UTC); default: 30 days ago.")]
     = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    as_json: Annotated[bool, flag("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """Requests and audio minutes per key and per day (UTC)."""
     first = _day(since) if since else (utc_now() - timedelta(days=30)).date()

@@ -11,24 +11,30 @@ import asyncio
 import json
 import sys
 import uuid
-from typing import Annotated, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import stderr, warn
+from whisper_api.cli.flags import flag
 from whisper_api.clock import utc_now
-from whisper_api.core import Transcriber
 from whisper_api.formats.deepgram import DeepgramOptions, ResponseMeta
 from whisper_api.formats.deepgram_live import closing_metadata, event_message
 from whisper_api.formats.text import speaker_runs
-from whisper_api.models.identity import record
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
-from whisper_api.streaming.decoders import PCM_ENCODINGS, open_decoder
-from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamEvent, StreamOptions, StreamResult
-from whisper_api.streaming.live import LiveStream
-from whisper_api.vad.detector import vad_model_path
+from whisper_api.streaming.events import (
+    DEFAULT_ENDPOINTING,
+    PCM_ENCODINGS,
+    StreamEvent,
+    StreamOptions,
+    StreamResult,
+)
+
+if TYPE_CHECKING:
+    from whisper_api.streaming.live import LiveStream
 
 READ_BYTES = 1 << 14
 
@@ -79,16 +85,16 @@ def live(
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", min=1000, help="Sample rate of headerless input.")]
     = None,
     channels: Annotated[int, typer.Option("--channels", min=1, max=32, help="Channels of headerless input.")] = 1,
-    multichannel: Annotated[bool, typer.Option("--multichannel", help="Transcribe each channel on its own.")] = False,
+    multichannel: Annotated[bool, flag("--multichannel", help="Transcribe each channel on its own.")] = False,
     endpointing: Annotated[int, typer.Option(
         "--endpointing", min=0, help="Milliseconds of silence that end an utterance (0: only at the maximum length).")]
     = round(DEFAULT_ENDPOINTING * 1000),
-    interim: Annotated[bool, typer.Option("--interim", help="Show results that may still change.")] = False,
-    json_: Annotated[bool, typer.Option("--json", help="Deepgram streaming messages, one JSON per line.")] = False,
+    interim: Annotated[bool, flag("--interim", help="Show results that may still change.")] = False,
+    json_: Annotated[bool, flag("--json", help="Deepgram streaming messages, one JSON per line.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads.")] = None,
-    full_context: Annotated[bool | None, typer.Option(
+    full_context: Annotated[bool | None, flag(
         "--full-context", help="Decode finals with whisper's full 30 s context (slower).")] = None,
-    diarize: Annotated[bool, typer.Option("--diarize", help="Label each word with its speaker.")] = False,
+    diarize: Annotated[bool, flag("--diarize", help="Label each word with its speaker.")] = False,
     speakers: speaker_options.Speakers = None,
     max_speakers: speaker_options.MaxSpeakers = None,
 ) -> None:
@@ -99,6 +105,15 @@ def live(
                                    diarize=diarization)
     options = StreamOptions(transcribe=transcribe, interim_results=interim, endpointing=endpointing / 1000 or None,
                             vad_events=json_, utterance_end=1.0 if json_ else None, multichannel=multichannel)
+    # The engine and live stacks: loaded only when there is audio to transcribe (fast --help).
+    from whisper_api.audio import require_audio_file
+    from whisper_api.core import Transcriber
+    from whisper_api.models.identity import record
+    from whisper_api.streaming.decoders import open_decoder
+    from whisper_api.vad.detector import vad_model_path
+
+    if source != "-":
+        require_audio_file(Path(source))  # before the model loads: the same errors and exit code as transcribe
     with Transcriber(settings) as transcriber:
         identity = record(model or settings.model, transcriber.models)  # a missing model stops us before reading
         if vad_model_path(transcriber.models) is None:
@@ -113,8 +128,6 @@ def live(
             else:
                 with open(source, "rb") as audio:  # noqa: PTH123 - a binary stream to read in pieces
                     asyncio.run(_pump(audio, stream))
-        except FileNotFoundError:
-            raise typer.BadParameter(f"no such file: {source}", param_hint="SOURCE") from None
         finally:
             stream.close()
         printer.finish(stream)

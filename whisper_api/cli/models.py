@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
-from whisper_api.audio import SAMPLE_RATE, DecodedAudio
-from whisper_api.cli.console import info, stderr, stdout
+from whisper_api.cli.console import failed, info, stderr, stdout
 from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
-from whisper_api.core import Transcriber
+from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, ModelImportError, ModelNotFoundError, WhisperApiError
 from whisper_api.models import MODELS, SPEAKER_ENCODER, ModelStore, catalogue_model
 from whisper_api.models.store import MODEL_NAME
@@ -51,14 +49,14 @@ def download(names: Annotated[list[str], typer.Argument(
     """Download models (resumable; the checksum is verified before the file is used). A model that fails
     is reported and the others are still fetched; the exit code is then 1."""
     settings = load_settings()
-    failed = []
+    failures = 0
     for name in names:
         try:
             _download_one(name, settings)
         except WhisperApiError as exc:  # say so, and go on with the others
-            typer.echo(f"error: {name}: {exc}", err=True)
-            failed.append(name)
-    if failed:
+            failed(name, exc)
+            failures += 1
+    if failures:
         raise typer.Exit(1)
 
 
@@ -83,7 +81,7 @@ def import_model(
                                            "transformers Whisper folder (config.json + model.safetensors).",
                                            exists=True, file_okay=False)],
     name: Annotated[str | None, typer.Option(help="The model's name here (default: the folder's name).")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an installed model of the same name.")] = False,
+    force: Annotated[bool, flag(help="Replace an installed model of the same name.")] = False,
 ) -> None:
     """Convert a faster-whisper or Hugging Face Whisper model into a GGML model (numpy only, no torch)."""
     from whisper_api.models.convert import convert
@@ -102,6 +100,11 @@ def import_model(
 
 def _runs(model: Path, settings: Settings) -> None:
     """Load the converted file in whisper.cpp and transcribe a generated second of audio with it."""
+    import numpy as np  # numpy and the engine stack load only here, not with every command
+
+    from whisper_api.audio import SAMPLE_RATE, DecodedAudio
+    from whisper_api.core import Transcriber
+
     clip = DecodedAudio.from_array(0.1 * np.sin(np.linspace(0, 2 * np.pi * 440, SAMPLE_RATE)))
     try:
         with Transcriber(settings) as transcriber:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from whisper_api.cli.console import info, warn
+from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
 from whisper_api.models import ModelStore
 from whisper_api.settings import load_settings
@@ -34,7 +35,7 @@ def serve(
     engine: Annotated[str | None, typer.Option("--engine", "-e", help="native (default) or cli.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
                                                 help="Transcriptions at once, each with its own model copy.")] = None,
-    no_auth: Annotated[bool | None, typer.Option("--no-auth", help="Accept requests without a key (development).")]
+    no_auth: Annotated[bool | None, flag("--no-auth", help="Accept requests without a key (development).")]
     = None,
 ) -> None:
     """Start the Deepgram-compatible server: POST and WebSocket /v1/listen, /v1/models, /v1/auth/grant."""

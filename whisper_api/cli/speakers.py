@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
-from whisper_api.core import require_diarization
 from whisper_api.models import SPEAKER_ENCODER, VAD_MODEL, ModelStore, catalogue_model
 from whisper_api.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
 from whisper_api.settings import Settings
@@ -29,6 +28,8 @@ def diarize_options(mode: str, speakers: int | None, minimum: int | None, maximu
 def ensure_diarization_models(settings: Settings, options: DiarizeOptions) -> None:
     """Fetch the speaker encoder and the VAD when downloads are on (without them diarization
     fails, or finds speech by loudness and says so in its warnings), once diarization can run at all."""
+    from whisper_api.core import require_diarization  # the engine stack: only when diarizing (fast --help)
+
     require_diarization()
     store = ModelStore(settings.models_dir)
     if options.mode == "speaker" and settings.auto_download and not store.path_for(SPEAKER_ENCODER).is_file():

@@ -14,14 +14,14 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from whisper_api.cli import speakers as speaker_options
-from whisper_api.cli.console import info, progress_bar, warn
+from whisper_api.cli.console import failed, info, progress_bar, warn
 from whisper_api.cli.downloads import download_with_progress
-from whisper_api.core import AudioSource, Transcriber
+from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
@@ -30,16 +30,19 @@ from whisper_api.options import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, RANGES, T
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 
+if TYPE_CHECKING:
+    from whisper_api.core import AudioSource, Transcriber
+
 STDIN = STDOUT = "-"
 EXIT_INTERRUPTED = 130
 
 
 def transcribe(
     files: Annotated[list[str], typer.Argument(help="Audio or video files; - reads standard input.")],
-    txt: Annotated[bool, typer.Option("--txt", help="Plain text, one line per segment.")] = False,
-    srt: Annotated[bool, typer.Option("--srt", help="SubRip subtitles.")] = False,
-    vtt: Annotated[bool, typer.Option("--vtt", help="WebVTT subtitles.")] = False,
-    json_: Annotated[bool, typer.Option("--json", help="JSON with segments and timed words.")] = False,
+    txt: Annotated[bool, flag("--txt", help="Plain text, one line per segment.")] = False,
+    srt: Annotated[bool, flag("--srt", help="SubRip subtitles.")] = False,
+    vtt: Annotated[bool, flag("--vtt", help="WebVTT subtitles.")] = False,
+    json_: Annotated[bool, flag("--json", help="JSON with segments and timed words.")] = False,
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Folder for the results, or - for standard output.")
     ] = None,
@@ -47,19 +50,19 @@ def transcribe(
     language: Annotated[
         str | None, typer.Option("--language", "-l", help="Spoken language (en, de, ...); default: detect.")
     ] = None,
-    translate: Annotated[bool, typer.Option("--translate", help="Translate the speech into English.")] = False,
+    translate: Annotated[bool, flag("--translate", help="Translate the speech into English.")] = False,
     threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads.")] = None,
     prompt: Annotated[str | None, typer.Option("--prompt", help="Initial prompt: names, spellings.")] = None,
     beam_size: Annotated[int, typer.Option("--beam-size", min=1, help="1 decodes greedily (fastest).")] = 1,
     no_fallback: Annotated[
-        bool, typer.Option("--no-fallback", help="Never re-decode at a higher temperature.")
+        bool, flag("--no-fallback", help="Never re-decode at a higher temperature.")
     ] = False,
-    vad: Annotated[bool | None, typer.Option(
+    vad: Annotated[bool | None, flag(
         "--vad/--no-vad", help="Decode only speech (Silero VAD); default: when silero-vad is installed.")] = None,
     vad_model: Annotated[str | None, typer.Option("--vad-model", help="VAD model name or path.")] = None,
-    no_guard: Annotated[bool, typer.Option(
+    no_guard: Annotated[bool, flag(
         "--no-guard", help="Turn off the hallucination guard: automatic VAD, thresholds, repetition filter.")] = False,
-    no_repetition_filter: Annotated[bool, typer.Option(
+    no_repetition_filter: Annotated[bool, flag(
         "--no-repetition-filter", help="Keep repeated segments and phrases.")] = False,
     no_speech_threshold: Annotated[float, typer.Option(
         "--no-speech-threshold", **RANGES["no_speech_threshold"].bounds(),
@@ -74,16 +77,16 @@ def transcribe(
         help="Re-decode looping windows below this entropy; 0: never.")
     ] = DEFAULT_THRESHOLDS.entropy,
     multichannel: Annotated[
-        bool, typer.Option("--multichannel", help="Transcribe each audio channel separately.")
+        bool, flag("--multichannel", help="Transcribe each audio channel separately.")
     ] = False,
     download: Annotated[
-        bool | None, typer.Option("--download/--no-download", help="Fetch a missing catalogue model first.")
+        bool | None, flag("--download/--no-download", help="Fetch a missing catalogue model first.")
     ] = None,
     engine: Annotated[str | None, typer.Option("--engine", "-e", help="native (default) or cli.")] = None,
     whisper_cli: Annotated[
         str | None, typer.Option("--whisper-cli", help="whisper-cli binary for --engine cli.")
     ] = None,
-    diarize: Annotated[bool, typer.Option("--diarize", help="Label each word with its speaker.")] = False,
+    diarize: Annotated[bool, flag("--diarize", help="Label each word with its speaker.")] = False,
     speakers: speaker_options.Speakers = None,
     min_speakers: speaker_options.MinSpeakers = None,
     max_speakers: speaker_options.MaxSpeakers = None,
@@ -110,6 +113,8 @@ def transcribe(
     )
     if not to_stdout:
         _refuse_shared_targets(files, formats, output)
+    from whisper_api.core import Transcriber  # the engine stack: loaded only when there is work (fast --help)
+
     with Transcriber(settings) as transcriber:
         _ensure_model(transcriber, settings)
         if options.diarize:
@@ -122,7 +127,7 @@ def transcribe(
                     warn(warning)
                 _write(transcript, name, formats, STDOUT if to_stdout else output)
             except WhisperApiError as exc:
-                typer.echo(f"error: {exc}", err=True)
+                failed(name, exc)
                 failures += 1
     if failures:
         raise typer.Exit(1)

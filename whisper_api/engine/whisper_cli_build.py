@@ -22,7 +22,7 @@ from pathlib import Path
 import platformdirs
 
 from whisper_api.errors import EngineError, ModelDownloadError
-from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, Archive, download_archive
+from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE, Archive, download_archive
 
 BINARY_NAME = "whisper-cli"
 STAMP_NAME = "whisper-cli.json"
@@ -52,7 +52,7 @@ class SourcePin:
         return f"{self.source.package}-{self.source.version}/whisper.cpp/"
 
 
-PIN = SourcePin(PYWHISPERCPP_SOURCE, "1.8.5")
+PIN = SourcePin(PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE)
 
 # Static libraries make one self-contained binary that can be copied out of the build tree.
 BASE_CMAKE_ARGS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DWHISPER_BUILD_TESTS=OFF",

@@ -44,6 +44,8 @@ PYWHISPERCPP_SOURCE = Archive("pywhispercpp", "1.5.1",
                               "5df897e5dd9d9f16804fc937bd85b9f5880a0b29a55f8843585e0e03d76195e5", True)
 """The pinned pywhispercpp source distribution: the whole whisper.cpp tree the native engine runs
 (the whisper-cli build compiles it) and, inside it, the real Silero VAD model."""
+WHISPER_CPP_IN_SOURCE = "1.8.5"
+"""The whisper.cpp version inside that source (and inside the matching pywhispercpp wheels)."""
 
 
 @dataclass(frozen=True)

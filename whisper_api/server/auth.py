@@ -64,6 +64,10 @@ def load_secret(home: Path) -> bytes:
     return secret
 
 
+HOW_TO_AUTHENTICATE = ("Send the API key in the header 'Authorization: Token YOUR_KEY' (or a temporary token "
+                       "as 'Authorization: Bearer TOKEN'; browsers: the WebSocket subprotocols 'token', KEY).")
+
+
 class Authenticator:
     def __init__(self, store: KeyStore | None, secret: bytes) -> None:
         self.store = store
@@ -75,6 +79,8 @@ class Authenticator:
             return ANONYMOUS
         scheme, _, credential = (authorization or "").strip().partition(" ")
         scheme = scheme.lower()
+        if scheme not in ("token", "bearer"):
+            raise invalid_auth(HOW_TO_AUTHENTICATE if not authorization else f"Unknown scheme. {HOW_TO_AUTHENTICATE}")
         # OpenAI clients send the API key as a Bearer credential; our temporary tokens are JWTs.
         if scheme == "token" or (scheme == "bearer" and credential.strip().startswith(KEY_PREFIX)):
             verification = await self.store.verify_async(credential.strip(), scope)

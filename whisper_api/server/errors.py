@@ -39,8 +39,9 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "Bad Request", message)
 
 
-def invalid_auth() -> ApiError:
-    return ApiError(401, "INVALID_AUTH", "Invalid credentials.")
+def invalid_auth(hint: str = "") -> ApiError:
+    """Deepgram's answer; ``hint`` says how to send a key when the request sent none the server reads."""
+    return ApiError(401, "INVALID_AUTH", f"Invalid credentials.{' ' + hint if hint else ''}")
 
 
 def forbidden() -> ApiError:

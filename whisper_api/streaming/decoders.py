@@ -19,9 +19,9 @@ import numpy as np
 
 from whisper_api.audio import SAFE_DEMUXERS, SAMPLE_RATE, FloatArray, find_ffmpeg
 from whisper_api.errors import AudioDecodeError, InvalidOptionError
+from whisper_api.streaming.events import PCM_ENCODINGS
 from whisper_api.streaming.resample import Resampler
 
-PCM_ENCODINGS = ("linear16", "linear32", "mulaw", "alaw")
 FFMPEG_ENCODINGS = {"flac": "flac", "opus": "ogg", "ogg-opus": "ogg", "amr-nb": "amr", "amr-wb": "amr"}
 """Deepgram's encoding name -> ffmpeg demuxer. Deepgram's opus means Ogg-encapsulated Opus."""
 MAGIC = {"flac": b"fLaC", "opus": b"OggS", "ogg-opus": b"OggS"}

@@ -11,6 +11,8 @@ from whisper_api.options import TranscribeOptions
 from whisper_api.transcript import Word
 from whisper_api.vad.regions import LIVE_RULES
 
+PCM_ENCODINGS = ("linear16", "linear32", "mulaw", "alaw")
+"""Headerless audio a stream may send (with its sample rate); anything else is a container."""
 MIN_ENDPOINTING = LIVE_RULES.min_silence
 """Shorter endpointing is raised to this (see LIVE_RULES)."""
 DEFAULT_ENDPOINTING = 0.5

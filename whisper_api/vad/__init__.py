@@ -6,7 +6,7 @@ probabilities into speech regions with one rule set per use; ``gate`` cuts long 
 of a recording before decoding. Nothing here loads whisper.cpp on import.
 """
 
-from whisper_api.audio import SAMPLE_RATE
+from whisper_api.sample_rate import SAMPLE_RATE
 
 FRAME_SAMPLES = 512
 """Silero's window: one probability per 32 ms at 16 kHz."""

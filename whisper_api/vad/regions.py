@@ -7,9 +7,12 @@ diarization bridges short pauses inside a turn, live utterances end on the clien
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from whisper_api.audio import FloatArray
 from whisper_api.vad import FRAME_SECONDS
+
+if TYPE_CHECKING:
+    from whisper_api.audio import FloatArray
 
 
 @dataclass(frozen=True)

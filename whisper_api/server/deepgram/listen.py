@@ -34,6 +34,8 @@ from whisper_api.server.spool import Spooled, spool
 from whisper_api.server.workers import Workers
 
 MAX_JSON_BYTES = 64 * 1024
+FORM_BODY = ("Bad Request: the body must be the audio itself, not a form: curl --data-binary @talk.wav "
+             "-H 'Content-Type: audio/wav' (or send JSON {\"url\": ...}); form uploads go to /v1/audio/transcriptions.")
 
 
 @post("/v1/listen", request_max_body_size=None, status_code=200, operation_class=ListenOperation,
@@ -77,7 +79,9 @@ class Receiver:
     allowed_hosts: AllowList
 
     async def __call__(self, request: Request[Any, Any, Any], dest: Path) -> Spooled:
-        fetched = await (self._from_url(request, dest) if _is_json(request)
+        if _media_type(request) == "multipart/form-data":  # curl -F: a form, where Deepgram wants the audio
+            raise bad_request(FORM_BODY)
+        fetched = await (self._from_url(request, dest) if _media_type(request) == "application/json"
                          else spool(request.stream(), dest, self.max_bytes, "Request body"))
         if fetched.size == 0:
             raise bad_request(BAD_AUDIO)
@@ -98,8 +102,8 @@ class Receiver:
         return await fetch_url(url, dest, self.max_bytes, self.timeout, self.allowed_hosts)
 
 
-def _is_json(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+def _media_type(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 async def transcribe_callback_job(workers: Workers, job: Job, audio: Path) -> JobResult:

@@ -27,8 +27,8 @@ from whisper_api.options import (
     TranscribeOptions,
 )
 from whisper_api.server.errors import ApiError
-from whisper_api.streaming.decoders import FFMPEG_ENCODINGS, PCM_ENCODINGS
-from whisper_api.streaming.events import DEFAULT_ENDPOINTING, StreamOptions
+from whisper_api.streaming.decoders import FFMPEG_ENCODINGS
+from whisper_api.streaming.events import DEFAULT_ENDPOINTING, PCM_ENCODINGS, StreamOptions
 
 RAW_SAMPLE_FORMATS = {"linear16": "s16le", "linear32": "s32le", "mulaw": "mulaw", "alaw": "alaw"}
 """Headerless encodings; the others Deepgram names (flac, opus, amr...) carry headers and are sniffed."""
