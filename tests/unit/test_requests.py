@@ -118,3 +118,13 @@ def test_grant_ttl_is_checked(client: Client, keys: dict[str, str]) -> None:
 def test_unknown_routes_are_json_404_and_the_schema_is_public(client: Client) -> None:
     _assert_deepgram_error(client.get("/v1/nothing-here"), 404, "NOT_FOUND")
     assert "/v1/listen" in client.get("/schema/openapi.json").json()["paths"]
+
+
+def test_a_default_model_given_by_path_is_listed_without_the_path(client: Client, keys: dict[str, str],
+                                                                   micro_model: Path) -> None:
+    """The client fixture serves a model file outside the models folder, by its path."""
+    token = {"Authorization": f"Token {keys['listen']}"}
+    listed = client.get("/v1/models", headers=token)
+    assert [model["name"] for model in listed.json()["stt"]] == ["micro"]
+    assert str(micro_model.parent) not in listed.text
+    assert client.get("/v1/models/micro", headers=token).json()["name"] == "micro"

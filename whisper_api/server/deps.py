@@ -23,7 +23,6 @@ from litestar.params import SkipValidation
 
 from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore
-from whisper_api.models import ModelStore
 from whisper_api.server.auth import Authenticator, Caller
 from whisper_api.server.callbacks import JobRunner, RecordUsage
 from whisper_api.server.errors import bad_request
@@ -39,7 +38,6 @@ from whisper_api.store.db import Database
 Keys = SkipValidation[KeyStore]
 """The key store (key management needs authentication on)."""
 Jobs = SkipValidation[JobStore]
-Models = SkipValidation[ModelStore]
 Auth = SkipValidation[Authenticator]
 Pool = SkipValidation[Workers]
 Config = SkipValidation[Settings]
@@ -107,7 +105,7 @@ def dependencies(state: ServerState) -> dict[str, Provide]:
 
     parts: dict[str, Any] = {"workers": state.workers, "settings": state.settings, "usage": state.record_usage,
                              "limiter": state.limiter, "metrics": state.metrics, "job_runner": state.job_runner,
-                             "jobs": state.job_runner.store, "models": state.models, "auth": state.auth,
+                             "jobs": state.job_runner.store, "auth": state.auth,
                              "allowed_hosts": state.allowed_hosts, "database": state.database}
     provided = {name: Provide(_constant(part), sync_to_thread=False) for name, part in parts.items()}
     return {**provided, "caller": Provide(provide_caller, sync_to_thread=False),

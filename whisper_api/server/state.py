@@ -34,7 +34,6 @@ class ServerState:
     store: KeyStore | None
     auth: Authenticator
     workers: Workers
-    models: ModelStore
     allowed_hosts: AllowList
     limiter: KeyLimiter
     metrics: Metrics
@@ -50,9 +49,9 @@ class ServerState:
         """The state, with ``transcribe_job`` doing a callback job's work (the listen route's, later)."""
         database = Database(settings.database_url)  # callback jobs need it even without authentication
         store = None if settings.no_auth else KeyStore(database)
-        models, metrics = ModelStore(settings.models_dir), Metrics()
-        workers = Workers(settings, models, metrics)
-        state = cls(settings, database, store, Authenticator(store, load_secret(settings.home)), workers, models,
+        metrics = Metrics()
+        workers = Workers(settings, ModelStore(settings.models_dir), metrics)
+        state = cls(settings, database, store, Authenticator(store, load_secret(settings.home)), workers,
                     AllowList.parse(settings.allowed_hosts),
                     KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics)
         state.job_runner = JobRunner(JobStore(database), settings, functools.partial(transcribe_job, workers),
