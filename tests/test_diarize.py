@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from tests.support.audio_files import silence, tone
-from tests.support.conversation import agreement, write_conversation
+from tests.support.conversation import agreement, conversation_audio, write_conversation
 from whisper_api.diarize.assign import label_words
 from whisper_api.diarize.clustering import cluster
-from whisper_api.diarize.encoder import SpeakerEncoder
+from whisper_api.diarize.encoder import BLOCKS, EMBEDDING_SIZE, SpeakerEncoder
+from whisper_api.diarize.fbank import log_fbank
 from whisper_api.diarize.features import MEL_BANDS, mel_filters, mel_spectrogram
 from whisper_api.diarize.turns import absorb_short
-from whisper_api.diarize.windows import window_starts
+from whisper_api.diarize.windows import HOP_SECONDS, window_starts
 from whisper_api.errors import InvalidOptionError, ModelNotFoundError
 from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
@@ -28,46 +29,104 @@ def test_mel_bands_rise_with_frequency() -> None:
     assert np.all(mel_filters() >= 0)
 
 
-def _random_encoder(seed: int = 0) -> SpeakerEncoder:
+def _random_campplus(seed: int = 0) -> SpeakerEncoder:
+    """CAM++ with random weights of the real shapes (every BatchNorm an identity plus noise)."""
     rng = np.random.default_rng(seed)
-    weights = {}
-    for layer, inputs in enumerate((MEL_BANDS, 256, 256)):
-        weights[f"lstm.weight_ih_l{layer}"] = rng.standard_normal((1024, inputs)).astype(np.float32) * 0.1
-        weights[f"lstm.weight_hh_l{layer}"] = rng.standard_normal((1024, 256)).astype(np.float32) * 0.1
-        weights[f"lstm.bias_ih_l{layer}"] = rng.standard_normal(1024).astype(np.float32) * 0.1
-        weights[f"lstm.bias_hh_l{layer}"] = rng.standard_normal(1024).astype(np.float32) * 0.1
-    weights["linear.weight"] = rng.standard_normal((256, 256)).astype(np.float32) * 0.1
-    weights["linear.bias"] = rng.standard_normal(256).astype(np.float32) * 0.1
+    weights: dict[str, np.ndarray] = {}
+
+    def conv(name: str, *shape: int) -> None:
+        weights[name] = (rng.standard_normal(shape) / np.sqrt(np.prod(shape[1:]))).astype(np.float32)
+
+    def norm(name: str, channels: int, affine: bool = True) -> None:
+        weights[f"{name}.running_mean"] = (0.1 * rng.standard_normal(channels)).astype(np.float32)
+        weights[f"{name}.running_var"] = (1 + 0.1 * rng.random(channels)).astype(np.float32)
+        if affine:
+            weights[f"{name}.weight"] = (1 + 0.1 * rng.standard_normal(channels)).astype(np.float32)
+            weights[f"{name}.bias"] = (0.1 * rng.standard_normal(channels)).astype(np.float32)
+
+    conv("head.conv1.weight", 32, 1, 3, 3)
+    norm("head.bn1", 32)
+    for layer in (1, 2):
+        for index in (0, 1):
+            prefix = f"head.layer{layer}.{index}"
+            for part in (1, 2):
+                conv(f"{prefix}.conv{part}.weight", 32, 32, 3, 3)
+                norm(f"{prefix}.bn{part}", 32)
+            if index == 0:
+                conv(f"{prefix}.shortcut.0.weight", 32, 32, 1, 1)
+                norm(f"{prefix}.shortcut.1", 32)
+    conv("head.conv2.weight", 32, 32, 3, 3)
+    norm("head.bn2", 32)
+    conv("xvector.tdnn.linear.weight", 128, 320, 5)
+    norm("xvector.tdnn.nonlinear.batchnorm", 128)
+    channels = 128
+    for number, (name, layers, _) in enumerate(BLOCKS, start=1):
+        for index in range(1, layers + 1):
+            prefix = f"xvector.{name}.tdnnd{index}"
+            norm(f"{prefix}.nonlinear1.batchnorm", channels)
+            conv(f"{prefix}.linear1.weight", 128, channels, 1)
+            norm(f"{prefix}.nonlinear2.batchnorm", 128)
+            conv(f"{prefix}.cam_layer.linear_local.weight", 32, 128, 3)
+            conv(f"{prefix}.cam_layer.linear1.weight", 64, 128, 1)
+            weights[f"{prefix}.cam_layer.linear1.bias"] = np.zeros(64, np.float32)
+            conv(f"{prefix}.cam_layer.linear2.weight", 32, 64, 1)
+            weights[f"{prefix}.cam_layer.linear2.bias"] = np.zeros(32, np.float32)
+            channels += 32
+        norm(f"xvector.transit{number}.nonlinear.batchnorm", channels)
+        conv(f"xvector.transit{number}.linear.weight", channels // 2, channels, 1)
+        channels //= 2
+    norm("xvector.out_nonlinear.batchnorm", 512)
+    conv("xvector.dense.linear.weight", 192, 1024, 1)
+    norm("xvector.dense.nonlinear.batchnorm", 192, affine=False)
     return SpeakerEncoder(weights)
 
 
-def _reference_lstm_embedding(encoder: SpeakerEncoder, window: np.ndarray) -> np.ndarray:
-    """One window, one step at a time, gates written out: what the batched code must equal."""
-    def sigmoid(x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-x))
+def test_columns_make_the_same_convolutions_as_a_direct_sum() -> None:
+    from scipy.signal import correlate
 
-    sequence = window.astype(np.float64)
-    for layer in encoder.layers:
-        hidden, cell, outputs = np.zeros(256), np.zeros(256), []
-        for frame in sequence:
-            gates = frame @ layer.input_weights + hidden @ layer.hidden_weights + layer.bias
-            i, f, g, o = np.split(gates, 4)
-            cell = sigmoid(f) * cell + sigmoid(i) * np.tanh(g)
-            hidden = sigmoid(o) * np.tanh(cell)
-            outputs.append(hidden)
-        sequence = np.array(outputs)
-    projected = np.maximum(sequence[-1] @ encoder.projection + encoder.projection_bias, 0)
-    return projected / np.linalg.norm(projected)
+    from whisper_api.diarize.encoder import _image_columns, _time_columns
+
+    rng = np.random.default_rng(4)
+    image = rng.standard_normal((2, 1, 6, 5)).astype(np.float32)  # channels, windows, bands, frames
+    kernel = rng.standard_normal((2, 3, 3)).astype(np.float32)  # one output channel
+    direct = sum(correlate(np.pad(image[c, 0], 1), kernel[c], mode="valid") for c in range(2))
+    ours = kernel.reshape(1, -1) @ _image_columns(image, 1).reshape(18, -1)
+    np.testing.assert_allclose(ours.reshape(6, 5), direct, atol=1e-5)
+    strided = kernel.reshape(1, -1) @ _image_columns(image, 2).reshape(18, -1)
+    np.testing.assert_allclose(strided.reshape(3, 5), direct[::2], atol=1e-5)  # stride 2 on the bands only
+    sequence = rng.standard_normal((2, 1, 9)).astype(np.float32)
+    taps = rng.standard_normal((2, 3)).astype(np.float32)
+    padded = np.pad(sequence[:, 0], ((0, 0), (2, 2)))
+    expected = [sum(taps[c, k] * padded[c, t + 2 * k] for c in range(2) for k in range(3)) for t in range(9)]
+    dilated = taps.reshape(1, -1) @ _time_columns(sequence, 3, dilation=2).reshape(6, -1)
+    np.testing.assert_allclose(dilated.reshape(-1), expected, atol=1e-5)
 
 
-def test_batched_encoder_equals_a_step_by_step_lstm() -> None:
-    encoder = _random_encoder()
-    windows = np.random.default_rng(1).random((3, 160, MEL_BANDS)).astype(np.float32)
-    batched = encoder.embed(windows)
-    for window, embedding in zip(windows, batched, strict=True):
-        np.testing.assert_allclose(embedding, _reference_lstm_embedding(encoder, window), atol=1e-5)
+def test_context_averages_whole_windows_and_100_frame_segments() -> None:
+    from whisper_api.diarize.encoder import _context
+
+    hidden = np.random.default_rng(5).standard_normal((3, 2, 250)).astype(np.float32)
+    context = _context(hidden)
+    for segment, (first, last) in enumerate(((0, 100), (100, 200), (200, 250))):
+        expected = hidden.mean(axis=2) + hidden[:, :, first:last].mean(axis=2)
+        np.testing.assert_allclose(context[:, :, segment], expected, atol=1e-5)
+
+
+def test_windows_embed_alike_alone_and_in_a_batch() -> None:
+    encoder = _random_campplus()
+    features = np.random.default_rng(1).standard_normal((3, 148, 80)).astype(np.float32)
+    batched = encoder.embed(features)
+    alone = np.concatenate([encoder.embed(features[index:index + 1]) for index in range(3)])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-5)
-    assert encoder.embed(np.zeros((0, 160, MEL_BANDS), np.float32)).shape == (0, 256)
+    assert encoder.embed(np.zeros((0, 148, 80), np.float32)).shape == (0, EMBEDDING_SIZE)
+
+
+def test_fbank_bands_rise_with_frequency_and_frames_are_whole() -> None:
+    peaks = [int(np.argmax(log_fbank(tone(1.0, hz)).mean(axis=0))) for hz in (200, 1000, 4000)]
+    assert peaks == sorted(peaks) and len(set(peaks)) == 3
+    assert log_fbank(np.zeros(16000, np.float32)).shape == (98, 80)  # 1 + (16000 - 400) // 160
+    assert log_fbank(np.zeros(399, np.float32)).shape == (0, 80)
 
 
 def test_speech_regions_bridge_short_gaps_and_drop_clicks() -> None:
@@ -82,9 +141,9 @@ def test_speech_regions_bridge_short_gaps_and_drop_clicks() -> None:
 
 
 def test_windows_cover_every_region() -> None:
-    starts = window_starts([Region(1.0, 4.0), Region(10.0, 10.5)], 20.0)
-    assert starts[0] == 1.0 and starts[len(starts) - 2] == pytest.approx(2.4)  # flush with the region's end
-    assert starts[-1] == pytest.approx(10.25 - 0.8)  # a short region: one window centred on it
+    starts = window_starts([Region(1.0, 4.2), Region(10.0, 10.5)], 20.0)
+    assert list(starts[:3]) == pytest.approx([1.0, 1.75, 2.5]) and starts[3] == pytest.approx(2.7)  # flush
+    assert starts[-1] == pytest.approx(10.25 - 0.75)  # a short region: one window centred on it
 
 
 def _clustered_vectors(groups: list[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +157,7 @@ def _clustered_vectors(groups: list[int], seed: int = 0) -> tuple[np.ndarray, np
 def test_clustering_finds_the_speakers_in_order_of_appearance() -> None:
     vectors, truth = _clustered_vectors([30, 40, 25])
     order = np.random.default_rng(2).permutation(len(truth))
-    labels, centres = cluster(vectors[order], 0.35, SpeakerCount())
+    labels, centres = cluster(vectors[order], SpeakerCount(), HOP_SECONDS)
     assert len(centres) == 3 and labels[0] == 0
     for speaker in range(3):  # one found label per true speaker
         assert len(set(labels[truth[order] == speaker])) == 1
@@ -108,16 +167,16 @@ def test_clustering_finds_the_speakers_in_order_of_appearance() -> None:
                                                  (SpeakerCount(minimum=4), 4)])
 def test_clustering_obeys_the_speaker_count(count: SpeakerCount, expected: int) -> None:
     vectors, _ = _clustered_vectors([30, 40, 25, 20])
-    assert len(cluster(vectors[: 30 + 40 + 25] if expected < 4 else vectors, 0.35, count)[1]) == expected
+    assert len(cluster(vectors[: 30 + 40 + 25] if expected < 4 else vectors, count, HOP_SECONDS)[1]) == expected
 
 
 def test_clustering_long_recordings_uses_a_bounded_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     from whisper_api.diarize import clustering
 
     vectors, truth = _clustered_vectors([400, 300])
-    full, _ = cluster(vectors, 0.35, SpeakerCount())
-    monkeypatch.setattr(clustering, "MAX_LINKAGE", 50)
-    sampled, _ = cluster(vectors, 0.35, SpeakerCount())
+    full, _ = cluster(vectors, SpeakerCount(), HOP_SECONDS)
+    monkeypatch.setattr(clustering, "MAX_GRAPH", 50)
+    sampled, _ = cluster(vectors, SpeakerCount(), HOP_SECONDS)
     np.testing.assert_array_equal(full, sampled)
     assert len(set(full[truth == 0])) == len(set(full[truth == 1])) == 1
 
@@ -170,6 +229,46 @@ def test_two_voices_are_told_apart(speaker_models: Path, conversation: tuple[Pat
     assert agreement(truth, [(t.start, t.end, t.speaker) for t in found.turns]) > 0.95
     assert agreement(truth, [(t.start, t.end, t.speaker) for t in given.turns]) > 0.95
     assert {turn.speaker for turn in one.turns} == {0}
+
+
+@pytest.mark.parametrize("voices", [1, 2, 3, 4])
+def test_the_number_of_voices_is_found(speaker_models: Path, voices: int) -> None:
+    """Each voice speaks two lines (about 8 s), in turn: no count is given."""
+    from whisper_api import Transcriber
+    from whisper_api.audio import DecodedAudio
+
+    made = conversation_audio(lines=2 * voices, voices=voices)
+    if made is None:
+        pytest.skip("espeak-ng is not installed")
+    tracks, truth = made
+    with Transcriber() as transcriber:
+        found = transcriber.diarize(DecodedAudio.from_array(sum(tracks)))
+    assert found.speakers == voices
+    assert agreement(truth, [(t.start, t.end, t.speaker) for t in found.turns]) > 0.9
+
+
+def test_overlapped_speech_adds_the_second_speaker(speaker_models: Path) -> None:
+    """The second voice starts each of its lines 2 s before the first voice has finished: each
+    overlap shows as a turn of one voice beside the other's, and nowhere else; words keep one."""
+    from whisper_api import Transcriber
+    from whisper_api.audio import DecodedAudio
+
+    made = conversation_audio(lines=4)
+    if made is None:
+        pytest.skip("espeak-ng is not installed")
+    (first, second), truth = made
+    shift = truth[1].start - truth[0].end + 2.0  # the same gap before every line
+    mix = first + np.concatenate([second[round(shift * 16000):], np.zeros(round(shift * 16000), np.float32)])
+    overlaps = [(truth[line - 1].end - 2.0, truth[line - 1].end) for line in (1, 3)]
+    with Transcriber() as transcriber:
+        found = transcriber.diarize(DecodedAudio.from_array(mix))
+    assert found.speakers == 2 and found.overlaps
+    assert all(any(start - 1.0 <= turn.start < turn.end <= end + 1.0 for start, end in overlaps)
+               for turn in found.overlaps)
+    for start, end in overlaps:
+        middle = (start + end) / 2
+        assert {turn.speaker for turn in found.all_turns if turn.start <= middle < turn.end} == {0, 1}
+        assert len({turn.speaker for turn in found.turns if turn.start <= middle < turn.end}) == 1
 
 
 def test_channel_mode_puts_one_speaker_per_channel(home: Path, tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ def test_the_one_shot_models_task_names_real_models(home: Path) -> None:
     assert result.returncode == 0 or b"failed" in result.stderr, result.stderr.decode()
     if result.returncode == 0:
         assert {path.name for path in (home / "models").iterdir()} >= {
-            "ggml-base.bin", "ggml-silero-v6.2.0.bin", "speaker-encoder.npz"}
+            "ggml-base.bin", "ggml-silero-v6.2.0.bin", "speaker-encoder-campplus.npz", "speaker-segmentation.npz"}
 
 
 @pytest.mark.parametrize("service", ["models", "keys"])

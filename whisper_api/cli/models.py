@@ -37,7 +37,7 @@ def list_models() -> None:
         languages = "VAD" if entry.kind == "vad" else "English" if entry.english_only else "99"
         table.add_row(entry.name, _size(entry.size), languages, "yes" if here else "", "yes" if entry.fallback else "")
     encoder = ModelStore(settings.models_dir).path_for(SPEAKER_ENCODER)
-    table.add_row(SPEAKER_ENCODER, "5 MiB", "speakers", "yes" if encoder.is_file() else "", "yes")
+    table.add_row(SPEAKER_ENCODER, "33 MiB", "speakers", "yes" if encoder.is_file() else "", "yes")
     for name, model in installed.items():  # files the catalogue does not know
         table.add_row(name, _size(model.size), "?", "yes (custom)", "")
     stdout.print(table)

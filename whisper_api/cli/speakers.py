@@ -8,7 +8,7 @@ import typer
 
 from whisper_api.cli.downloads import download_with_progress, install_speaker_encoder_with_status
 from whisper_api.models import SPEAKER_ENCODER, VAD_MODEL, ModelStore, catalogue_model
-from whisper_api.options import DEFAULT_THRESHOLD, DiarizeOptions, SpeakerCount
+from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.settings import Settings
 
 Speakers = Annotated[int | None, typer.Option("--speakers", min=1, help="The number of speakers, when known.")]
@@ -16,13 +16,10 @@ MinSpeakers = Annotated[int | None, typer.Option("--min-speakers", min=1, help="
 MaxSpeakers = Annotated[int | None, typer.Option("--max-speakers", min=1, help="At most this many speakers.")]
 Mode = Annotated[str, typer.Option(
     "--diarize-mode", help="speaker: tell voices apart; channel: one speaker per channel (stereo calls).")]
-Threshold = Annotated[float, typer.Option(
-    "--speaker-threshold", min=0.01, max=1.99, help="Higher merges voices into fewer speakers.")]
 
 
-def diarize_options(mode: str, speakers: int | None, minimum: int | None, maximum: int | None,
-                    threshold: float = DEFAULT_THRESHOLD) -> DiarizeOptions:
-    return DiarizeOptions(mode, SpeakerCount(speakers, minimum, maximum), threshold)
+def diarize_options(mode: str, speakers: int | None, minimum: int | None, maximum: int | None) -> DiarizeOptions:
+    return DiarizeOptions(mode, SpeakerCount(speakers, minimum, maximum))
 
 
 def ensure_diarization_models(settings: Settings, options: DiarizeOptions) -> None:

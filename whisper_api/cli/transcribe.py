@@ -26,7 +26,7 @@ from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.formats import FORMATTERS
 from whisper_api.models import catalogue_model
 from whisper_api.models.store import looks_like_path
-from whisper_api.options import DEFAULT_THRESHOLD, DEFAULT_THRESHOLDS, RANGES, TranscribeOptions
+from whisper_api.options import DEFAULT_THRESHOLDS, RANGES, TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Transcript
 
@@ -91,7 +91,6 @@ def transcribe(
     min_speakers: speaker_options.MinSpeakers = None,
     max_speakers: speaker_options.MaxSpeakers = None,
     diarize_mode: speaker_options.Mode = "speaker",
-    speaker_threshold: speaker_options.Threshold = DEFAULT_THRESHOLD,
 ) -> None:
     """Transcribe audio or video files to text, JSON, SRT or WebVTT."""
     formats = [name for name, wanted in (("txt", txt), ("json", json_), ("srt", srt), ("vtt", vtt)) if wanted]
@@ -108,8 +107,8 @@ def transcribe(
         beam_size=beam_size, temperature_fallback=not no_fallback, vad=vad, vad_model=vad_model,
         guard=not no_guard, repetition_filter=not no_repetition_filter, no_speech_threshold=no_speech_threshold,
         logprob_threshold=logprob_threshold, entropy_threshold=entropy_threshold, multichannel=multichannel,
-        diarize=speaker_options.diarize_options(diarize_mode, speakers, min_speakers, max_speakers,
-                                                speaker_threshold) if diarize else None,
+        diarize=speaker_options.diarize_options(diarize_mode, speakers, min_speakers, max_speakers)
+        if diarize else None,
     )
     if not to_stdout:
         _refuse_shared_targets(files, formats, output)

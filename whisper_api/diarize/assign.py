@@ -39,12 +39,15 @@ def _label_segment(segment: Segment, turns: Sequence[SpeakerTurn], ends: Sequenc
     return dataclasses.replace(segment, words=tuple(words))
 
 
-def label_words(transcript: Transcript, turns: Sequence[SpeakerTurn], speakers: int) -> Transcript:
-    """The transcript with a speaker on every word and the turns attached. The turns come from the
-    mix, so with ``multichannel`` every channel's words are labelled from the same turns. Without
-    any turn (no speech found, yet words), every word is speaker 0 with confidence 0."""
+def label_words(transcript: Transcript, turns: Sequence[SpeakerTurn], speakers: int,
+                shown: Sequence[SpeakerTurn] | None = None) -> Transcript:
+    """The transcript with a speaker on every word and the turns attached (``shown``, when the
+    turns to report differ from the one-speaker-at-a-time ``turns``: overlapped speech). The turns
+    come from the mix, so with ``multichannel`` every channel's words are labelled from the same
+    turns. Without any turn (no speech found, yet words), every word is speaker 0 with confidence 0."""
     labelling = list(turns) or [SpeakerTurn(0.0, transcript.duration, 0, 0.0)]
     ends = [turn.end for turn in labelling]
     segments = tuple(_label_segment(segment, labelling, ends) for segment in transcript.segments)
     found = max(speakers, 1) if any(transcript.words()) else speakers
-    return dataclasses.replace(transcript, segments=segments, speaker_turns=tuple(turns), speakers=found)
+    return dataclasses.replace(transcript, segments=segments, speaker_turns=tuple(turns if shown is None else shown),
+                               speakers=found)

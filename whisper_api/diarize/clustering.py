@@ -1,48 +1,41 @@
-"""Group window embeddings into speakers: average-linkage agglomerative clustering on cosine distance.
+"""Group window embeddings into speakers: spectral clustering on a nearest-neighbour graph.
 
-The linkage is computed on at most MAX_LINKAGE windows (evenly spread over the recording), so its
-quadratic cost is bounded; every other window goes to the nearest cluster centroid.
+Each window is joined to the windows whose voices are closest to its own, as many as make up
+``MIN_SPEAKER_SECONDS`` of speech. A speaker with at least that much speech is then a group of
+windows joined mostly among themselves, which shows as a near-zero eigenvalue of the graph's
+normalised Laplacian: the number of speakers is where the eigenvalues jump (the eigengap),
+within the caller's bounds. The smallest speaker that can be found is an amount of speech, the
+same in a 30 s clip and in a meeting of an hour; no rule looks at a cluster's share of the
+recording. The windows' coordinates in the first eigenvectors are grouped by k-means, and the
+speakers' centroids are then refined in the embedding space by nearest-centroid rounds (k-means
+on the unit sphere), for automatic and fixed speaker counts alike.
 
-The linkage threshold is low on purpose: one 1.6 s window is a noisy sample of a voice, so a
-threshold high enough never to split one voice also merges similar voices. The over-split is then
-undone in two steps: clusters too small to be a speaker of their own are dissolved, and clusters
-whose centroids (averages over many windows, so far less noisy) are close are merged. Finally the
-centroids are refined by a few rounds of nearest-centroid assignment (k-means on the unit sphere).
+The graph is built on at most MAX_GRAPH windows evenly spread over the recording, so its cost is
+bounded; the others go to the nearest centroid before the refinement.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.vq import kmeans2
+from scipy.linalg import eigh
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import IntArray
 from whisper_api.options import SpeakerCount
 
-MAX_LINKAGE = 2000
+MIN_SPEAKER_SECONDS = 5.0
+"""Speech a voice needs to be told apart as a speaker of its own."""
+MAX_SPEAKERS_FOUND = 10
+"""The most speakers the eigengap may choose by itself (a caller's bounds may ask for more)."""
+MAX_GRAPH = 1500
 REFINE_ROUNDS = 3
-MIN_SPEAKER_SHARE = 0.15
-"""A cluster with less of the windows than this is dissolved into the others: short stretches of
-overlapped speech, laughter or noise form such clusters far more often than a real speaker does."""
-MIN_SPEAKER_WINDOWS = 150
-"""...unless it holds this many windows (30 s of speech at the 0.2 s hop): in a long meeting a
-speaker with a small share still says a lot."""
-MERGE_DISTANCE = 0.14
-"""Clusters whose centroids are closer than this (cosine distance) are one speaker."""
+KMEANS_STARTS = 10
 
 
 def _normalise(vectors: FloatArray) -> FloatArray:
     normalised: FloatArray = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
     return normalised
-
-
-def _initial_labels(embeddings: FloatArray, threshold: float, count: SpeakerCount) -> IntArray:
-    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
-    labels = fcluster(tree, threshold, criterion="distance")
-    wanted = count.clamp(int(labels.max()))
-    if wanted != labels.max():
-        labels = fcluster(tree, wanted, criterion="maxclust")
-    return np.asarray(labels - 1, np.int64)
 
 
 def centroids(embeddings: FloatArray, labels: IntArray, count: int) -> FloatArray:
@@ -60,46 +53,81 @@ def _compact(labels: IntArray) -> IntArray:
     return np.asarray(np.searchsorted(np.unique(labels), labels), np.int64)
 
 
-def _dissolve_minor(embeddings: FloatArray, labels: IntArray, floor: int) -> IntArray:
-    """Reassign the windows of clusters too small to be a speaker, keeping at least ``floor`` clusters."""
-    sizes = np.bincount(labels)
-    major = (sizes >= MIN_SPEAKER_SHARE * len(labels)) | (sizes >= MIN_SPEAKER_WINDOWS)
-    keep = max(floor, int(np.count_nonzero(major)), 1)
-    largest = np.argsort(-sizes, kind="stable")[:keep]
-    return _nearest(embeddings, centroids(embeddings, labels, len(sizes))[largest])
+def neighbour_graph(embeddings: FloatArray, neighbours: int) -> FloatArray:
+    """Symmetric affinity: 1 between a window and each of its ``neighbours`` most similar windows
+    (0.5 where only one of the two chose the other)."""
+    similarity = embeddings @ embeddings.T
+    np.fill_diagonal(similarity, -np.inf)
+    chosen = np.argpartition(-similarity, neighbours - 1, axis=1)[:, :neighbours]
+    graph = np.zeros_like(similarity)
+    np.put_along_axis(graph, chosen, 1.0, axis=1)
+    symmetric: FloatArray = (graph + graph.T) / 2
+    return symmetric
 
 
-def _merge_close(embeddings: FloatArray, labels: IntArray, floor: int) -> IntArray:
-    """Merge the two clusters with the closest centroids while they are closer than MERGE_DISTANCE."""
-    labels = _compact(labels)
-    while labels.max() + 1 > max(floor, 1):
-        centres = centroids(embeddings, labels, int(labels.max()) + 1)
-        similarity = centres @ centres.T
-        np.fill_diagonal(similarity, -np.inf)
-        first, second = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if 1 - similarity[first, second] >= MERGE_DISTANCE:
+def spectrum(graph: FloatArray, count: int) -> tuple[FloatArray, FloatArray]:
+    """The ``count`` smallest eigenvalues of the graph's normalised Laplacian, ascending, and their
+    eigenvectors (computed as the largest of the normalised affinity, which has the same vectors)."""
+    scale = 1 / np.sqrt(graph.sum(axis=1))
+    affinity = graph * scale[:, None] * scale[None, :]
+    size = len(graph)
+    values, vectors = eigh(affinity, subset_by_index=[size - count, size - 1])
+    return (1 - values[::-1]).astype(np.float32), vectors[:, ::-1].astype(np.float32)
+
+
+def speaker_number(eigenvalues: FloatArray, count: SpeakerCount) -> int:
+    """Where the Laplacian's eigenvalues jump most, brought within the caller's bounds."""
+    if count.exact is not None:
+        return min(count.exact, len(eigenvalues))
+    gaps = np.diff(eigenvalues)  # gaps[i]: between eigenvalue i and i + 1, so choosing i + 1 speakers
+    found = 1 + int(np.argmax(gaps)) if len(gaps) else 1
+    return int(np.clip(found, count.minimum or 1, min(count.maximum or len(eigenvalues), len(eigenvalues))))
+
+
+def _kmeans(points: FloatArray, number: int) -> IntArray:
+    """The best of several seeded k-means++ runs (lowest within-cluster sum of squares)."""
+    best: tuple[float, IntArray] | None = None
+    for seed in range(KMEANS_STARTS):
+        centres, labels = kmeans2(points.astype(np.float64), number, minit="++", seed=seed)
+        inertia = float(np.sum(np.square(points - centres[labels])))
+        if best is None or inertia < best[0]:
+            best = (inertia, np.asarray(labels, np.int64))
+    assert best is not None
+    return best[1]
+
+
+def spectral_labels(embeddings: FloatArray, count: SpeakerCount, seconds_per_window: float) -> IntArray:
+    neighbours = int(np.clip(round(MIN_SPEAKER_SECONDS / seconds_per_window), 2, len(embeddings) - 1))
+    graph = neighbour_graph(embeddings, neighbours)
+    most = max(MAX_SPEAKERS_FOUND, count.exact or 0, count.minimum or 0, count.maximum or 0)
+    eigenvalues, eigenvectors = spectrum(graph, min(most + 1, len(embeddings)))
+    number = speaker_number(eigenvalues, count)
+    if number == 1:
+        return np.zeros(len(embeddings), np.int64)
+    return _compact(_kmeans(_normalise(eigenvectors[:, :number]), number))
+
+
+def _refined(embeddings: FloatArray, labels: IntArray, keep_count: bool) -> IntArray:
+    """Nearest-centroid rounds; with ``keep_count``, a round that would empty a cluster is not taken."""
+    for _ in range(REFINE_ROUNDS):
+        moved = _nearest(embeddings, centroids(embeddings, labels, int(labels.max()) + 1))
+        if keep_count and len(np.unique(moved)) < labels.max() + 1:
             break
-        labels = _compact(np.where(labels == second, first, labels))
+        labels = _compact(moved)
     return labels
 
 
-def cluster(embeddings: FloatArray, threshold: float, count: SpeakerCount) -> tuple[IntArray, FloatArray]:
-    """A speaker label per embedding (speakers numbered by first appearance) and the speakers' centroids."""
-    if len(embeddings) < 2:
+def cluster(embeddings: FloatArray, count: SpeakerCount, hop_seconds: float) -> tuple[IntArray, FloatArray]:
+    """A speaker label per embedding (speakers numbered by first appearance) and the speakers' centroids.
+    ``hop_seconds`` is the speech between consecutive windows."""
+    if len(embeddings) < 3:
         return np.zeros(len(embeddings), np.int64), _normalise(embeddings[:1].copy())
-    sample = np.unique(np.linspace(0, len(embeddings) - 1, min(len(embeddings), MAX_LINKAGE)).astype(int))
-    sample_labels = _initial_labels(embeddings[sample], threshold, count)
+    sample = np.unique(np.linspace(0, len(embeddings) - 1, min(len(embeddings), MAX_GRAPH)).astype(int))
+    sample_labels = spectral_labels(embeddings[sample], count, hop_seconds * len(embeddings) / len(sample))
     labels = _nearest(embeddings, centroids(embeddings[sample], sample_labels, int(sample_labels.max()) + 1))
     labels[sample] = sample_labels
-    if count.exact is None:  # the number of speakers is ours to decide
-        floor = count.minimum or 1
-        labels = _merge_close(embeddings, _dissolve_minor(embeddings, _compact(labels), floor), floor)
-    labels = _compact(labels)
-    centres = centroids(embeddings, labels, int(labels.max()) + 1)
-    for _ in range(0 if count.exact else REFINE_ROUNDS):  # refining could empty a cluster the caller asked for
-        labels = _compact(_nearest(embeddings, centres))
-        centres = centroids(embeddings, labels, int(labels.max()) + 1)
-    return by_first_appearance(labels, centres)
+    labels = _refined(embeddings, _compact(labels), keep_count=count.exact is not None)
+    return by_first_appearance(labels, centroids(embeddings, labels, int(labels.max()) + 1))
 
 
 def by_first_appearance(labels: IntArray, centres: FloatArray) -> tuple[IntArray, FloatArray]:

@@ -20,10 +20,12 @@ from threadpoolctl import threadpool_limits
 from whisper_api.audio import DecodedAudio, FloatArray
 from whisper_api.diarize.channels import diarize_channels
 from whisper_api.diarize.encoder import SpeakerEncoder
-from whisper_api.diarize.pipeline import Diarization, diarize_speakers
+from whisper_api.diarize.pipeline import Diarization, SpeakerModels, diarize_speakers
+from whisper_api.diarize.segmentation import SegmentationModel
 from whisper_api.diarize.windows import embed_regions
 from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import SPEAKER_ENCODER, ModelStore
+from whisper_api.models.catalogue import SPEAKER_ENCODER_FILENAME, SPEAKER_SEGMENTATION_FILENAME
 from whisper_api.options import DiarizeOptions, require_channels
 from whisper_api.vad.detector import open_vad, speech_probabilities, vad_model_path
 from whisper_api.vad.regions import Region
@@ -42,17 +44,29 @@ class Diarizer:
         _one_blas_thread()
         self.models = models
         self._encoder: SpeakerEncoder | None = None
+        self._segmentation: SegmentationModel | None = None
         self._lock = threading.Lock()
+
+    def _path(self, filename: str) -> Path:
+        path = self.models.models_dir / filename
+        if not path.is_file():
+            raise ModelNotFoundError("diarization needs the speaker models; fetch them with: "
+                                     f"whisper-api models download {SPEAKER_ENCODER}")
+        return path
 
     def encoder(self) -> SpeakerEncoder:
         with self._lock:
             if self._encoder is None:
-                path = self.models.path_for(SPEAKER_ENCODER)
-                if not path.is_file():
-                    raise ModelNotFoundError("diarization needs the speaker encoder; fetch it with: "
-                                             f"whisper-api models download {SPEAKER_ENCODER}")
-                self._encoder = SpeakerEncoder.load(path)
+                self._encoder = SpeakerEncoder.load(self._path(SPEAKER_ENCODER_FILENAME))
             return self._encoder
+
+    def speaker_models(self) -> SpeakerModels:
+        """The encoder and the segmentation model (what whole recordings need), loaded once."""
+        encoder = self.encoder()
+        with self._lock:
+            if self._segmentation is None:
+                self._segmentation = SegmentationModel.load(self._path(SPEAKER_SEGMENTATION_FILENAME))
+            return SpeakerModels(encoder, self._segmentation)
 
     def embed(self, regions: Sequence[Region], samples: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Start times and embeddings of the windows over ``regions`` of ``samples``."""
@@ -65,8 +79,8 @@ class Diarizer:
                 cancel: threading.Event | None = None) -> Diarization:
         """Turns of the recording's speakers (``speaker`` mode) or channels (``channel`` mode);
         setting ``cancel`` stops it between steps with TranscriptionCancelled."""
-        encoder = self.encoder() if options.mode == "speaker" else None  # fail before any work
-        if encoder is None:
+        models = self.speaker_models() if options.mode == "speaker" else None  # fail before any work
+        if models is None:
             require_channels(audio.channels)
         mono = audio.mono()
         vad_model = self.vad_model()
@@ -75,8 +89,8 @@ class Diarizer:
             probabilities = speech_probabilities(mono, vad, cancel)
         finally:
             vad.close()
-        if encoder is None:
+        if models is None:
             diarization = diarize_channels(audio.samples, probabilities)
         else:
-            diarization = diarize_speakers(mono, probabilities, encoder, options, cancel)
+            diarization = diarize_speakers(mono, probabilities, models, options, cancel)
         return dataclasses.replace(diarization, warnings=() if vad_model else (NO_VAD_WARNING,))

@@ -59,16 +59,27 @@ def _window() -> FloatArray:
 def mel_spectrogram(samples: FloatArray) -> FloatArray:
     """(frames, MEL_BANDS) power mel spectrum; frame ``i`` is centred on sample ``i * HOP``.
 
-    Frames go through the FFT in blocks, so the temporaries stay small however long the audio
-    (a whole hour at once would need gigabytes of complex spectra)."""
-    # Reflection needs enough samples; a shorter input is padded with silence.
-    padded = (np.pad(samples.astype(np.float32), FFT_SIZE // 2, mode="reflect") if samples.size > FFT_SIZE // 2
-              else np.pad(samples.astype(np.float32), FFT_SIZE // 2))
-    count = 1 + (padded.size - FFT_SIZE) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(padded, FFT_SIZE)[::HOP][:count]
+    Frames go through the FFT in blocks read straight from ``samples`` (reflected at the ends), so
+    the temporaries stay small however long the audio: no padded copy of the whole recording, no
+    hour of complex spectra at once."""
+    count = 1 + len(samples) // HOP
     mel = np.empty((count, MEL_BANDS), np.float32)
     for first in range(0, count, FFT_BLOCK_FRAMES):
-        block = frames[first:first + FFT_BLOCK_FRAMES] * _window()
+        frames = min(FFT_BLOCK_FRAMES, count - first)
+        span = _padded_span(samples, first * HOP - FFT_SIZE // 2, (first + frames - 1) * HOP + FFT_SIZE // 2)
+        block = np.lib.stride_tricks.sliding_window_view(span, FFT_SIZE)[::HOP][:frames] * _window()
         power = np.abs(np.fft.rfft(block, axis=1)) ** 2
-        mel[first:first + FFT_BLOCK_FRAMES] = power.astype(np.float32) @ mel_filters().T
+        mel[first:first + frames] = power.astype(np.float32) @ mel_filters().T
     return mel
+
+
+def _padded_span(samples: FloatArray, start: int, stop: int) -> FloatArray:
+    """``samples[start:stop]`` where the range may reach past either end: reflected there, as
+    ``np.pad(mode="reflect")`` does, or silence when the audio is too short to reflect."""
+    before, after = max(0, -start), max(0, stop - len(samples))
+    inner = samples[max(start, 0):min(stop, len(samples))].astype(np.float32)
+    if len(samples) <= max(before, after):
+        return np.pad(inner, (before, after))
+    left = samples[1:before + 1][::-1]
+    right = samples[len(samples) - after - 1:len(samples) - 1][::-1]
+    return np.concatenate([left, inner, right]).astype(np.float32)

@@ -27,12 +27,14 @@ from whisper_api.diarize.diarizer import Diarizer
 from whisper_api.diarize.encoder import EMBEDDING_SIZE
 from whisper_api.diarize.pipeline import MIN_TURN
 from whisper_api.diarize.turns import speaker_turns
+from whisper_api.diarize.windows import HOP_SECONDS
 from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Word
 from whisper_api.vad.regions import Region
 
-HISTORY_WINDOWS = 2000
-"""About 7 minutes of speech: enough to know the voices, small enough to cluster on every final."""
+HISTORY_WINDOWS = 800
+"""About 10 minutes of speech: enough to know the voices, small enough to cluster on every final
+(a few hundredths of a second)."""
 
 
 class _History:
@@ -69,7 +71,7 @@ class _History:
     def learn(self, embeddings: FloatArray, options: DiarizeOptions) -> IntArray:
         """Cluster history + ``embeddings``; returns the stream speakers of the new windows."""
         together = np.vstack([self.embeddings, embeddings])
-        labels, _ = cluster(together, options.threshold, options.speakers)
+        labels, _ = cluster(together, options.speakers, HOP_SECONDS)
         speakers = self._matched(labels)
         keep = max(0, len(together) - HISTORY_WINDOWS)
         self.embeddings, self.speakers = together[keep:], speakers[keep:]

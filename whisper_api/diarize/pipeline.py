@@ -1,5 +1,5 @@
 """Who spoke when, from one channel's samples and its speech probabilities: speech regions,
-window embeddings, clustering, turns."""
+window embeddings, clustering, turns, resegmentation, the second speakers of overlapped speech."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.features import HOP
+from whisper_api.diarize.overlap import overlap_regions, second_speakers, speaker_counts
 from whisper_api.diarize.resegment import resegment
+from whisper_api.diarize.segmentation import SegmentationModel
 from whisper_api.diarize.turns import speaker_turns
-from whisper_api.diarize.windows import check, embed_regions
+from whisper_api.diarize.windows import HOP_SECONDS, check, embed_regions
 from whisper_api.options import DiarizeOptions
 from whisper_api.transcript import SpeakerTurn
 from whisper_api.vad import FRAME_SAMPLES, FRAME_SECONDS
@@ -30,8 +32,16 @@ MIN_TURN = 0.3
 @dataclass(frozen=True)
 class Diarization:
     turns: tuple[SpeakerTurn, ...]
+    """One speaker at a time: what words are labelled from."""
     speakers: int
     warnings: tuple[str, ...] = ()
+    overlaps: tuple[SpeakerTurn, ...] = ()
+    """The second speakers of overlapped speech."""
+
+    @property
+    def all_turns(self) -> tuple[SpeakerTurn, ...]:
+        """Turns and overlaps, in time order (what RTTM and JSON show)."""
+        return tuple(sorted((*self.turns, *self.overlaps), key=lambda turn: (turn.start, turn.end, turn.speaker)))
 
 
 def find_speech(probabilities: FloatArray, duration: float) -> list[Region]:
@@ -44,23 +54,38 @@ def voiced_frames(probabilities: FloatArray, sample_count: int) -> BoolArray:
     return np.asarray(probabilities[np.minimum(frames, len(probabilities) - 1)] >= DIARIZE_RULES.onset)
 
 
-def diarize_speakers(samples: FloatArray, probabilities: FloatArray, encoder: SpeakerEncoder,
+@dataclass(frozen=True)
+class SpeakerModels:
+    encoder: SpeakerEncoder
+    segmentation: SegmentationModel
+
+
+def diarize_speakers(samples: FloatArray, probabilities: FloatArray, models: SpeakerModels,
                      options: DiarizeOptions, cancel: threading.Event | None = None) -> Diarization:
     duration = len(samples) / SAMPLE_RATE
     regions = find_speech(probabilities, duration)
     if not regions:
         return Diarization((), 0)
-    starts, embeddings = embed_regions(samples, regions, encoder, cancel)
-    _, centres = cluster(embeddings, options.threshold, options.speakers)
+    starts, embeddings = embed_regions(samples, regions, models.encoder, cancel)
+    _, centres = cluster(embeddings, options.speakers, HOP_SECONDS)
     turns = speaker_turns(regions, starts, embeddings, centres, MIN_TURN)
     check(cancel)
     turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
-    return Diarization(renumbered(turns), len({turn.speaker for turn in turns}))
+    overlaps: list[SpeakerTurn] = []
+    if len({turn.speaker for turn in turns}) > 1:
+        found = overlap_regions(speaker_counts(models.segmentation, samples, cancel))
+        overlaps = second_speakers(found, turns, starts, embeddings @ centres.T)
+    numbers = first_appearance(turns)
+    return Diarization(renumbered(turns, numbers), len(numbers), overlaps=renumbered(overlaps, numbers))
 
 
-def renumbered(turns: Sequence[SpeakerTurn]) -> tuple[SpeakerTurn, ...]:
+def first_appearance(turns: Sequence[SpeakerTurn]) -> dict[int, int]:
     """Speakers numbered 0, 1, ... by first appearance, without gaps (resegmentation can drop one)."""
     numbers: dict[int, int] = {}
     for turn in turns:
         numbers.setdefault(turn.speaker, len(numbers))
+    return numbers
+
+
+def renumbered(turns: Sequence[SpeakerTurn], numbers: dict[int, int]) -> tuple[SpeakerTurn, ...]:
     return tuple(dataclasses.replace(turn, speaker=numbers[turn.speaker]) for turn in turns)

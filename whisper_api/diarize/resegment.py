@@ -1,6 +1,6 @@
 """Resegmentation: redraw the turn boundaries with per-speaker Gaussian mixtures on cepstral frames.
 
-The window embeddings place a boundary only to within a window (1.6 s), and a window that covers
+The window embeddings place a boundary only to within a window (1.5 s), and a window that covers
 two speakers pulls toward whichever dominates it. Once the clustering has said who the speakers
 are, each speaker's own frames can train a small model of that voice in this very recording (same
 room, same microphone), and every 10 ms frame of speech is scored against each model. The frame
@@ -18,7 +18,7 @@ from scipy.ndimage import uniform_filter1d
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import BoolArray, Float64Array, IntArray
-from whisper_api.diarize.features import FRAMES_PER_SECOND, mel_spectrogram
+from whisper_api.diarize.features import FFT_BLOCK_FRAMES, FRAMES_PER_SECOND, mel_spectrogram
 from whisper_api.diarize.turns import turns_from_frames
 from whisper_api.transcript import SpeakerTurn
 from whisper_api.vad.regions import Region
@@ -38,14 +38,22 @@ SMOOTHING_SECONDS = 1.0
 MIN_FRAMES_PER_COMPONENT = 20
 MIN_SPEAKER_FRAMES = 50
 """A speaker left with fewer frames (0.5 s) has no model; its frames go to the others."""
+MAX_TRAINING_FRAMES = 30000
+"""Five minutes of a voice: plenty for 8 Gaussians, and the cost and memory of training stay bounded."""
+BLOCK_FRAMES = 30000
 VARIANCE_FLOOR = 0.01
 """Fraction of the overall variance below which a component's variance is not allowed to shrink."""
 
 
 def cepstra(samples: FloatArray) -> Float64Array:
-    """(frames, CEPSTRA) mel cepstra on the encoder's 10 ms frame grid."""
-    log_mel = np.log(mel_spectrogram(samples).astype(np.float64) + 1e-8)
-    return np.array(dct(log_mel, type=2, norm="ortho", axis=1)[:, :CEPSTRA], np.float64)  # a copy: frees the rest
+    """(frames, CEPSTRA) mel cepstra on a 10 ms frame grid, a block of frames at a time (an hour's
+    log-mel spectra in float64 at once would take hundreds of megabytes)."""
+    mel = mel_spectrogram(samples)
+    out = np.empty((len(mel), CEPSTRA), np.float64)
+    for first in range(0, len(mel), FFT_BLOCK_FRAMES):
+        log_mel = np.log(mel[first:first + FFT_BLOCK_FRAMES].astype(np.float64) + 1e-8)
+        out[first:first + FFT_BLOCK_FRAMES] = dct(log_mel, type=2, norm="ortho", axis=1)[:, :CEPSTRA]
+    return out
 
 
 def _component_log_likelihoods(frames: Float64Array, mixture: Mixture) -> Float64Array:
@@ -57,14 +65,21 @@ def _component_log_likelihoods(frames: Float64Array, mixture: Mixture) -> Float6
 
 
 def log_likelihoods(frames: Float64Array, mixture: Mixture) -> Float64Array:
-    """Per-frame log-likelihood under the mixture (log-sum-exp over its components)."""
-    components = _component_log_likelihoods(frames, mixture)
-    peak = components.max(axis=1)
-    return np.asarray(peak + np.log(np.exp(components - peak[:, None]).sum(axis=1)), np.float64)
+    """Per-frame log-likelihood under the mixture (log-sum-exp over its components), a block of
+    frames at a time so the temporaries stay small."""
+    result = np.empty(len(frames), np.float64)
+    for first in range(0, len(frames), BLOCK_FRAMES):
+        components = _component_log_likelihoods(frames[first:first + BLOCK_FRAMES], mixture)
+        peak = components.max(axis=1)
+        result[first:first + BLOCK_FRAMES] = peak + np.log(np.exp(components - peak[:, None]).sum(axis=1))
+    return result
 
 
 def fit_mixture(frames: Float64Array, components: int = COMPONENTS, rounds: int = EM_ROUNDS) -> Mixture:
-    """A diagonal mixture fitted by EM, started from frames drawn with a fixed seed (so runs repeat)."""
+    """A diagonal mixture fitted by EM, started from frames drawn with a fixed seed (so runs repeat),
+    on at most MAX_TRAINING_FRAMES of them, evenly spread."""
+    if len(frames) > MAX_TRAINING_FRAMES:
+        frames = frames[np.linspace(0, len(frames) - 1, MAX_TRAINING_FRAMES).astype(int)]
     count = max(1, min(components, len(frames) // MIN_FRAMES_PER_COMPONENT))
     floor = VARIANCE_FLOOR * frames.var(axis=0) + 1e-6
     starts = np.random.default_rng(0).choice(len(frames), count, replace=False)
@@ -103,8 +118,11 @@ def _scores(frames: Float64Array, labels: IntArray, voiced: BoolArray, modelled:
     3 points of DER."""
     scores = np.full((len(frames), len(modelled)), -np.inf)
     inside, speakers = np.flatnonzero(labels >= 0), np.flatnonzero(modelled)
-    rows = np.stack([log_likelihoods(frames[inside], fit_mixture(frames[labels == speaker]))
-                     for speaker in speakers], axis=1)
+    mixtures = [fit_mixture(frames[labels == speaker]) for speaker in speakers]
+    rows = np.empty((len(inside), len(speakers)))
+    for first in range(0, len(inside), BLOCK_FRAMES):
+        block = frames[inside[first:first + BLOCK_FRAMES]]
+        rows[first:first + BLOCK_FRAMES] = np.stack([log_likelihoods(block, mixture) for mixture in mixtures], axis=1)
     rows -= rows.mean(axis=1, keepdims=True)
     rows[~voiced[inside]] = 0.0
     scores[np.ix_(inside, speakers)] = rows

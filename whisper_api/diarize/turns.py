@@ -24,7 +24,7 @@ CONFIDENCE_SHARPNESS = 10.0
 """Scales cosine similarities before the softmax that turns them into a speaker confidence."""
 
 
-def _point_scores(points: Floats, starts: Floats, scores: Floats) -> Floats:
+def covering_scores(points: Floats, starts: Floats, scores: Floats) -> Floats:
     """Mean score of the windows covering each point (the nearest window where none covers it)."""
     cumulative = np.vstack([np.zeros((1, scores.shape[1])), np.cumsum(scores, axis=0)])
     low = np.searchsorted(starts, points - WINDOW_SECONDS, side="right")
@@ -56,7 +56,7 @@ def runs_to_turns(edges: Floats, speakers: Labels, confidence: Floats) -> list[S
 def _region_turns(region: Region, starts: FloatArray, scores: FloatArray) -> list[SpeakerTurn]:
     count = max(1, round(region.duration / GRID_SECONDS))
     edges = np.linspace(region.start, region.end, count + 1)
-    point_scores = _point_scores((edges[:-1] + edges[1:]) / 2, starts, scores)
+    point_scores = covering_scores((edges[:-1] + edges[1:]) / 2, starts, scores)
     return runs_to_turns(edges, np.argmax(point_scores, axis=1), _confidence(point_scores))
 
 

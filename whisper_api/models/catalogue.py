@@ -168,7 +168,9 @@ def catalogue_model(name: str) -> CatalogueModel | None:
     return BY_NAME.get(name)
 
 SPEAKER_ENCODER = "speaker-encoder"
-"""The voice encoder used for diarization, converted from resemblyzer's checkpoint (not a GGML file)."""
-SPEAKER_ENCODER_FILENAME = "speaker-encoder.npz"
-SPEAKER_ENCODER_LICENSE = "speaker-encoder.LICENSE.txt"
+"""Diarization's models (not GGML files), converted from their PyTorch checkpoints: the speaker
+encoder (CAM++) and the speaker segmentation that finds overlapped speech (segmentation-3.0)."""
+SPEAKER_ENCODER_FILENAME = "speaker-encoder-campplus.npz"
+SPEAKER_SEGMENTATION_FILENAME = "speaker-segmentation.npz"
+SPEAKER_ENCODER_LICENSE = "speaker-encoder-campplus.LICENSE.txt"
 KNOWN_NAMES = (*BY_NAME, SPEAKER_ENCODER)

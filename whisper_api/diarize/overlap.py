@@ -1,0 +1,95 @@
+"""Overlapped speech: where two people talk at once, the second one gets a turn of their own.
+
+The segmentation model hears the recording in 10 s windows laid back to back (the last one padded
+with silence; windows overlapping by half found the same overlaps at twice the cost). A frame
+where two speakers at once is more likely than one or none (its class probabilities summed by
+how many speak) is overlapped speech: the model's own decision, no threshold of ours. Runs of
+such frames inside the speaker turns become overlap regions. The second speaker of a region is,
+among the speakers other than the one whose turn covers it, the one the embedding windows around
+the region resemble most. Words keep the speaker of their turn; the second speakers show in the
+turns (RTTM, JSON).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from whisper_api.audio import FloatArray
+from whisper_api.diarize.segmentation import (
+    CLASSES,
+    FRAME_SECONDS,
+    FRAME_SPAN,
+    FRAME_STEP,
+    FRAMES,
+    WINDOW_SAMPLES,
+    SegmentationModel,
+)
+from whisper_api.diarize.turns import covering_scores
+from whisper_api.diarize.windows import check
+from whisper_api.sample_rate import SAMPLE_RATE
+from whisper_api.transcript import SpeakerTurn
+from whisper_api.vad.regions import Region
+
+WINDOWS_PER_BATCH = 8
+
+
+def speaker_counts(model: SegmentationModel, samples: FloatArray, cancel: threading.Event | None = None
+                   ) -> FloatArray:
+    """(frames, 3): the probability that nobody, one speaker or two speak in each 16.875 ms frame of
+    the recording (the class probabilities summed by how many speak)."""
+    starts = np.arange(0, max(len(samples), 1), WINDOW_SAMPLES)
+    counts = []
+    for first in range(0, len(starts), WINDOWS_PER_BATCH):
+        check(cancel)
+        batch = starts[first:first + WINDOWS_PER_BATCH]
+        windows = np.zeros((len(batch), WINDOW_SAMPLES), np.float32)
+        for row, start in enumerate(batch):
+            piece = samples[start:start + WINDOW_SAMPLES]
+            windows[row, :len(piece)] = piece
+        probabilities = np.exp(model.classes(windows)).reshape(-1, CLASSES)
+        counts.append(np.stack([probabilities[:, 0], probabilities[:, 1:4].sum(axis=1),
+                                probabilities[:, 4:7].sum(axis=1)], axis=1))
+    return np.concatenate(counts)
+
+
+def frame_times(count: int) -> FloatArray:
+    """Centre time of each frame of ``speaker_counts``: the windows lie back to back, so frame ``i``
+    is frame ``i % FRAMES`` of window ``i // FRAMES``."""
+    window, frame = np.divmod(np.arange(count), FRAMES)
+    return np.asarray((window * WINDOW_SAMPLES + frame * FRAME_STEP + FRAME_SPAN / 2) / SAMPLE_RATE, np.float64)
+
+
+def overlap_regions(counts: FloatArray) -> list[tuple[Region, float]]:
+    """Runs of frames where two speakers at once is the most likely count, each with its mean
+    overlap probability."""
+    decided = counts.argmax(axis=1) == 2
+    times = frame_times(len(decided))
+    edges = np.flatnonzero(np.diff(np.r_[0, decided.astype(np.int8), 0]))
+    regions = []
+    for first, last in zip(edges[::2], edges[1::2], strict=True):
+        region = Region(float(times[first] - FRAME_SECONDS / 2), float(times[last - 1] + FRAME_SECONDS / 2))
+        regions.append((region, float(counts[first:last, 2].mean())))
+    return regions
+
+
+def second_speakers(regions: Sequence[tuple[Region, float]], turns: Sequence[SpeakerTurn], starts: FloatArray,
+                    scores: FloatArray) -> list[SpeakerTurn]:
+    """A turn for the second speaker of each overlap region inside a turn (``scores``: the
+    windows starting at ``starts`` against each speaker)."""
+    present = sorted({turn.speaker for turn in turns})
+    ends = [turn.end for turn in turns]  # turns are in time order and do not overlap
+    added = []
+    for region, confidence in regions:
+        for turn in turns[bisect.bisect_right(ends, region.start):]:
+            start, end = max(region.start, turn.start), min(region.end, turn.end)
+            if turn.start >= region.end or len(present) < 2:
+                break
+            resemblance = covering_scores(np.array([(start + end) / 2]), starts, scores)[0]
+            others = [speaker for speaker in present if speaker != turn.speaker]
+            second = max(others, key=lambda speaker: resemblance[speaker])
+            added.append(SpeakerTurn(round(start, 3), round(end, 3), second, confidence))
+    return added
