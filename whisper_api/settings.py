@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -62,15 +63,58 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+MAX_DEFAULT_THREADS = 4
+"""whisper.cpp's own default: more than 4 threads per decode rarely helps on the CPU backend."""
+
+
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity), not all the machine has."""
+    """Cores this process may use: its CPU affinity, further limited by a cgroup CPU quota (a
+    container given 2 CPUs on a 16-core host may run on all 16, but only 2 at a time)."""
     affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+    quota = cgroup_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
 
 
-def _default_threads() -> int:
-    # whisper.cpp's own default: more than 4 threads rarely helps on the CPU backend.
-    return min(4, os.cpu_count() or 1)
+def cgroup_quota() -> float | None:
+    """CPUs' worth of time the cgroup allows (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us`` over
+    ``cpu.cfs_period_us``); None without a limit."""
+    try:
+        limit = (CGROUP_ROOT / "cpu.max").read_text().split()
+        if limit and limit[0] != "max":
+            return int(limit[0]) / int(limit[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((CGROUP_ROOT / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((CGROUP_ROOT / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def engine_slots(settings: Settings) -> tuple[int, str | None]:
+    """How many workers may decode at once without asking for more cores than there are, and what to
+    tell the user when that is fewer than asked or their threads alone are too many. ggml's threads
+    wait for each other by spinning, so oversubscribed cores collapse throughput instead of sharing it."""
+    cores = usable_cores()
+    if settings.threads > cores:
+        return 1, (f"{settings.threads} threads per decode on {cores} usable cores: whisper.cpp's threads wait "
+                   f"for each other by spinning, so this is slower than {cores}; one worker runs")
+    slots = min(settings.workers, cores // settings.threads)
+    if slots < settings.workers:
+        return slots, (f"{settings.workers} workers x {settings.threads} threads would ask for "
+                       f"{settings.workers * settings.threads} of {cores} usable cores: {slots} decode at once "
+                       "(more would only make the cores take turns, slower)")
+    return slots, None
+
+
+def default_threads(workers: int) -> int:
+    """Threads per decode so that all workers together never ask for more cores than there are:
+    ggml's threads spin while they wait for each other, so oversubscribed cores collapse throughput."""
+    return max(1, min(MAX_DEFAULT_THREADS, usable_cores() // workers))
 
 
 @dataclass(frozen=True)
@@ -93,8 +137,6 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda resolved: resolved["home"] / "models"),
     SettingSpec("model", "Default model: a catalogue name or a path to a .bin file.", str,
                 lambda _: "base"),
-    SettingSpec("threads", "CPU threads per transcription.", _parse_positive_int,
-                lambda _: _default_threads()),
     SettingSpec("engine", "Speech engine: native (whisper.cpp in-process) or cli (the whisper-cli binary).", str,
                 lambda _: "native"),
     SettingSpec("whisper_cli", "Path of the whisper-cli binary for the cli engine; default: the built one, then PATH.",
@@ -107,6 +149,8 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("port", "Server: TCP port.", _parse_positive_int, lambda _: 7860),
     SettingSpec("workers", "Server: transcriptions run at once, each with its own loaded model.", _parse_positive_int,
                 lambda _: 1),
+    SettingSpec("threads", "CPU threads per transcription; default: the usable cores shared among the workers, "
+                "at most 4.", _parse_positive_int, lambda resolved: default_threads(resolved["workers"])),
     SettingSpec("queue_size", "Server: requests that may wait for a worker before 429.", _parse_non_negative_int,
                 lambda _: 16),
     SettingSpec("max_upload_mb", "Server: largest request body or URL download, in MB.", _parse_positive_int,

@@ -71,3 +71,46 @@ def test_config_never_prints_a_database_password() -> None:
     out = run_cli("config", env={"WHISPER_API_DATABASE_URL": url, "COLUMNS": "300"}).stdout.decode()
     assert "hunter2" not in out
     assert "postgresql+psycopg://whisper:***@db.internal:5432/keys" in out
+
+
+@pytest.mark.parametrize(("files", "quota"), [
+    ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2 with a limit
+    ({"cpu.max": "max 100000\n"}, None),  # v2, no limit
+    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, no limit
+    ({}, None),  # no cgroup files at all
+])
+def test_a_cgroup_cpu_quota_limits_the_usable_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    files: dict[str, str], quota: float | None) -> None:
+    from whisper_api import settings
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(settings, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setattr(settings.os, "sched_getaffinity", lambda _pid: set(range(16)))
+    assert settings.cgroup_quota() == quota
+    assert settings.usable_cores() == (16 if quota is None else 2)
+
+
+@pytest.mark.parametrize(("cores", "workers", "threads"), [(2, 1, 2), (2, 3, 1), (16, 1, 4), (16, 3, 4), (8, 4, 2)])
+def test_default_threads_share_the_cores_among_the_workers(monkeypatch: pytest.MonkeyPatch, home: Path, cores: int,
+                                                           workers: int, threads: int) -> None:
+    from whisper_api import settings
+
+    monkeypatch.setattr(settings, "usable_cores", lambda: cores)
+    resolved = load_settings({"workers": workers})
+    assert resolved.threads == threads
+    slots, warning = settings.engine_slots(resolved)
+    assert slots * resolved.threads <= cores and (warning is None) == (slots == workers)
+
+
+@pytest.mark.parametrize(("workers", "threads", "slots", "says"), [
+    (3, 1, 2, "2 decode at once"), (3, 2, 1, "1 decode at once"), (1, 4, 1, "4 threads per decode on 2")])
+def test_more_than_the_cores_never_decode_at_once(monkeypatch: pytest.MonkeyPatch, home: Path, workers: int,
+                                                   threads: int, slots: int, says: str) -> None:
+    from whisper_api import settings
+
+    monkeypatch.setattr(settings, "usable_cores", lambda: 2)
+    found, warning = settings.engine_slots(load_settings({"workers": workers, "threads": threads}))
+    assert found == slots and warning is not None and says in warning

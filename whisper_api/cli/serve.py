@@ -13,7 +13,7 @@ from whisper_api.cli.console import info, warn
 from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
 from whisper_api.models import ModelStore
-from whisper_api.settings import load_settings
+from whisper_api.settings import engine_slots, load_settings
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -55,6 +55,9 @@ def serve(
         f"API keys from {app.state.server.store.display_url}")
     if settings.no_auth:
         warn("authentication is off: every request is accepted without a key")
+    _, crowded = engine_slots(settings)
+    if crowded:
+        warn(crowded)
     info(f"whisper-api serving on http://{settings.host}:{settings.port}  model: {settings.model}  "
          f"engine: {settings.engine}  workers: {settings.workers}  auth: {auth}")
     # wsproto: uvicorn's default WebSocket implementation logs a spurious error after every refused

@@ -27,7 +27,7 @@ from whisper_api.server.admission import BATCH, CALLBACK_JOB, LIVE_FINAL, LIVE_I
 from whisper_api.server.errors import ApiError, ClientGone, too_many
 from whisper_api.server.metrics import Metrics
 from whisper_api.server.stoppable import run_stoppable
-from whisper_api.settings import Settings
+from whisper_api.settings import Settings, engine_slots
 from whisper_api.streaming.channel import DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder
 from whisper_api.streaming.events import StreamOptions
@@ -48,9 +48,10 @@ class Workers:
         self.timeout = settings.request_timeout
         self.max_audio_seconds = settings.max_audio_minutes * 60
         self.metrics = metrics
-        self.transcribers = [Transcriber(settings) for _ in range(settings.workers)]
+        slots, _ = engine_slots(settings)  # never more decodes at once than the cores can run
+        self.transcribers = [Transcriber(settings) for _ in range(slots)]
         self.admission = Admission(self.transcribers, settings.queue_size, metrics.waited)
-        self.threads = ThreadPoolExecutor(settings.workers, thread_name_prefix="transcribe")
+        self.threads = ThreadPoolExecutor(slots, thread_name_prefix="transcribe")
         """Threads for transcription only, so long jobs never starve auth checks and DNS look-ups."""
         self.loaded = asyncio.Event()
         """Set once loading finished, well or not (then load_error says why)."""
