@@ -29,7 +29,7 @@ demo: install $(SAMPLE)
 $(SAMPLE): | install
 	$(PY) samples/fetch.py $@
 
-## whisper-cli: build the cli engine's binary from the pinned source (cached per pin and flags)
+## whisper-cli: build the cli engine's binary and whisper-quantize from the pinned source (cached per pin and flags)
 whisper-cli: install
 	$(VENV)/bin/whisper-api engine build $(foreach arg,$(CMAKE_ARGS),--cmake-arg=$(arg))
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import jiwer
@@ -196,12 +197,30 @@ def main() -> None:
         run(args, ct2)
 
 
+QUANTIZED = ("q8_0", "q5_1", "q4_0")
+
+
+def quantized(model: str, kind: str) -> str:
+    """The quantized copy's name, made with whisper.cpp's quantizer on first use (needs it built)."""
+    from whisper_api.engine.quantize import quantize
+
+    name = f"{model}-{kind}"
+    if not (MODELS / f"ggml-{name}.bin").is_file():
+        quantize(MODELS / BY_NAME[model].filename, MODELS / f"ggml-{name}.bin", kind, Path.home())
+    return name
+
+
+def quantized_system(model: str, kind: str, threads: int) -> ContextManager[Transcribe]:
+    return ready(whisper_api(MODELS, quantized(model, kind), threads))
+
+
 def systems_for(args: argparse.Namespace, model: str, ct2: Path) -> dict[str, Callable[[], ContextManager[Transcribe]]]:
     """Each system as a factory, so only the ones asked for load their model."""
     threads, path = args.threads, MODELS / BY_NAME[model].filename
     return {
         "whisper-api": lambda: ready(whisper_api(MODELS, model, threads)),
         "whisper-api beam 5": lambda: ready(whisper_api(MODELS, model, threads, beam_size=5)),
+        **{f"whisper-api {kind}": partial(quantized_system, model, kind, threads) for kind in QUANTIZED},
         "guard off": lambda: ready(whisper_api(MODELS, model, threads, guard=False)),
         "live finals": lambda: live_finals(MODELS, model, threads),
         "live finals, full context": lambda: live_finals(MODELS, model, threads, full_context=True),

@@ -18,8 +18,9 @@ VENDOR = Path(__file__).resolve().parents[1] / "vendor" / "whisper.cpp"
 def seed_cache(cache: Path, cmake_args: list[str]) -> Path:
     entry = cache / build_key(cmake_args)
     entry.mkdir(parents=True)
-    (entry / "whisper-cli").write_text("#!/bin/sh\nexit 0\n")
-    (entry / "whisper-cli").chmod(0o755)
+    for name in ("whisper-cli", "whisper-quantize"):
+        (entry / name).write_text("#!/bin/sh\nexit 0\n")
+        (entry / name).chmod(0o755)
     (entry / "whisper-cli.json").write_text(json.dumps({"key": build_key(cmake_args), "whisper_cpp": "1.8.5"}))
     return entry
 
@@ -29,6 +30,7 @@ def test_a_cached_build_is_installed_and_then_left_alone(tmp_path: Path) -> None
     messages: list[str] = []
     target = build_whisper_cli(tmp_path / "bin", cache_dir=tmp_path / "cache", log=messages.append)
     assert target.is_file() and target.stat().st_mode & 0o111
+    assert (target.parent / "whisper-quantize").stat().st_mode & 0o111
     assert read_stamp(target) == {"key": build_key([]), "whisper_cpp": "1.8.5"}
     assert any("cached build" in message for message in messages)
     build_whisper_cli(tmp_path / "bin", cache_dir=tmp_path / "cache", log=messages.append)

