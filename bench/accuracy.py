@@ -44,6 +44,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from whisper_api.audio import SAMPLE_RATE, decode_file
 from whisper_api.core import Transcriber
+from whisper_api.engine.base import FULL_CONTEXT
 from whisper_api.keys import KeyStore
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.models.download import download_model
@@ -220,6 +221,7 @@ def systems_for(args: argparse.Namespace, model: str, ct2: Path) -> dict[str, Ca
     return {
         "whisper-api": lambda: ready(whisper_api(MODELS, model, threads)),
         "whisper-api beam 5": lambda: ready(whisper_api(MODELS, model, threads, beam_size=5)),
+        "whisper-api full context": lambda: ready(whisper_api(MODELS, model, threads, audio_context=FULL_CONTEXT)),
         **{f"whisper-api {kind}": partial(quantized_system, model, kind, threads) for kind in QUANTIZED},
         "guard off": lambda: ready(whisper_api(MODELS, model, threads, guard=False)),
         "live finals": lambda: live_finals(MODELS, model, threads),

@@ -78,12 +78,12 @@ def main() -> None:
     ensure_models(MODELS, [args.model])
     clips = load_clips(["short", "long", "conversational"])
     transcriber = Transcriber(load_settings({"models_dir": str(MODELS), "threads": args.threads}))
-    default_floor = live.FINAL_CONTEXT_FLOOR
+    default_floor = live.CONTEXT_FLOOR
     print("| finals' context floor | short | long | conversational | decode per final |\n|---|---|---|---|---|")
     for floor in args.floors:
-        live.FINAL_CONTEXT_FLOOR = floor  # transcribe_job reads it at each final
+        live.CONTEXT_FLOOR = floor  # transcribe_job reads it at each final
         print(f"| {floor} | {row(transcriber, args.model, DEFAULT_ENDPOINTING, clips)} |", flush=True)
-    live.FINAL_CONTEXT_FLOOR = default_floor
+    live.CONTEXT_FLOOR = default_floor
     print("\n| endpointing | short | long | conversational | decode per final |\n|---|---|---|---|---|")
     for endpointing in args.endpointing:
         print(f"| {endpointing} s | {row(transcriber, args.model, endpointing, clips)} |", flush=True)

@@ -15,6 +15,7 @@ import pytest
 from tests.support.audio_files import convert, espeak, noise, silence, tone, write_wav
 from whisper_api.audio import SAMPLE_RATE, decode_file, find_ffmpeg
 from whisper_api.core import Transcriber
+from whisper_api.engine.base import CONTEXT_FLOOR, audio_context
 from whisper_api.errors import AudioDecodeError, InvalidOptionError, TranscriptionCancelled
 from whisper_api.options import TranscribeOptions
 from whisper_api.server.admission import BATCH, LIVE_FINAL, LIVE_INTERIM, Admission
@@ -23,13 +24,7 @@ from whisper_api.settings import load_settings
 from whisper_api.streaming.channel import ChannelStream
 from whisper_api.streaming.decoders import FfmpegDecoder, PcmDecoder, open_decoder
 from whisper_api.streaming.events import DEFAULT_ENDPOINTING, SpeechStarted, StreamOptions, StreamResult, UtteranceEnd
-from whisper_api.streaming.live import (
-    FINAL_CONTEXT_FLOOR,
-    MIN_DECODE_SAMPLES,
-    LiveSession,
-    audio_context,
-    transcribe_job,
-)
+from whisper_api.streaming.live import MIN_DECODE_SAMPLES, LiveSession, transcribe_job
 from whisper_api.streaming.resample import Resampler
 from whisper_api.transcript import Word
 from whisper_api.vad import FRAME_SAMPLES
@@ -298,7 +293,7 @@ def test_utterance_end_follows_a_word_gap() -> None:
 
 def test_audio_context_is_reduced_for_short_audio_only() -> None:
     assert audio_context(1.1) == 128 and audio_context(10) == 576 and audio_context(40) == 1500
-    assert audio_context(1.1, FINAL_CONTEXT_FLOOR) == 768 and audio_context(20, FINAL_CONTEXT_FLOOR) == 1088
+    assert audio_context(1.1, CONTEXT_FLOOR) == 768 and audio_context(20, CONTEXT_FLOOR) == 1088
 
 
 def test_transcribe_job_decodes_short_audio_and_keeps_words_inside_it(micro_model: Path) -> None:

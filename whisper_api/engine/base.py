@@ -6,6 +6,7 @@ An engine turns 16 kHz mono samples into segments of timed words. Everything aro
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,24 @@ from whisper_api.transcript import Segment
 
 if TYPE_CHECKING:
     from whisper_api.settings import Settings
+
+ENCODER_FRAMES_PER_SECOND = 50
+FULL_CONTEXT = 1500
+"""whisper's encoder context: 30 s."""
+CONTEXT_MARGIN = 64
+"""Encoder frames beyond the audio when the context is reduced (1.3 s): whisper reads a little past the end."""
+CONTEXT_FLOOR = 768
+"""The smallest reduced context (15.4 s): on real speech a context fitted to a short utterance cost
+tiny.en 6 WER points; from 15 s on, decodes matched the full 30 s on short clips at half the cost
+(docs/benchmarks.md, "Live finals: encoder context")."""
+
+
+def audio_context(seconds: float, floor: int = 0) -> int:
+    """A reduced encoder context for ``seconds`` of audio, at least ``floor``, in whisper.cpp's units
+    (FULL_CONTEXT = 30 s)."""
+    frames = math.ceil(seconds * ENCODER_FRAMES_PER_SECOND) + CONTEXT_MARGIN
+    return min(FULL_CONTEXT, max(floor, math.ceil(frames / 64) * 64))
+
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction (0..1) of the audio decoded so far."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from whisper_api.audio import SAMPLE_RATE, DecodedAudio, FloatArray
+from whisper_api.engine.base import CONTEXT_FLOOR, audio_context
 from whisper_api.options import TranscribeOptions
 from whisper_api.streaming.channel import ChannelStream, DecodeJob
 from whisper_api.streaming.decoders import StreamDecoder
@@ -42,28 +43,12 @@ RunDecode = Callable[[DecodeJob, Work], Awaitable[tuple[Word, ...]]]
 
 MIN_DECODE_SAMPLES = int(1.1 * SAMPLE_RATE)
 """whisper.cpp skips input shorter than 1 s: shorter utterances are padded with silence."""
-ENCODER_FRAMES_PER_SECOND = 50
-CONTEXT_MARGIN = 64
-"""Encoder frames beyond the audio when the context is reduced (1.3 s): whisper reads a little past the end."""
 TOKENS_PER_SECOND = 8
 """A generous bound on speech (about 4 tokens per second), so a looping decode stops early."""
 
 
-FINAL_CONTEXT_FLOOR = 768
-"""The smallest encoder context a final gets (15.4 s): on real speech a context fitted to a short
-utterance cost tiny.en 6 WER points; from 15 s on, finals matched batch decoding on short clips at
-half the cost of the full 30 s (docs/benchmarks.md, "Live finals: encoder context")."""
-
-
-def audio_context(seconds: float, floor: int = 0) -> int:
-    """A reduced encoder context for ``seconds`` of audio, at least ``floor``, in whisper.cpp's units
-    (1500 = 30 s)."""
-    frames = math.ceil(seconds * ENCODER_FRAMES_PER_SECOND) + CONTEXT_MARGIN
-    return min(1500, max(floor, math.ceil(frames / 64) * 64))
-
-
 def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool = True) -> TranscribeOptions:
-    """A context that fits the audio (interims; finals at least FINAL_CONTEXT_FLOOR, or the full 30 s
+    """A context that fits the audio (interims; finals at least CONTEXT_FLOOR, or the full 30 s
     unless ``reduce_finals``: a reduced one is 4-14x faster on short utterances, see
     docs/benchmarks.md), and timed words for finals.
 
@@ -75,7 +60,7 @@ def decode_options(base: TranscribeOptions, job: DecodeJob, reduce_finals: bool 
         base, temperature_fallback=False, word_timestamps=job.is_final,
         diarize=None,  # a short decode has too little audio to tell voices apart: a SpeakerTracker labels it
         vad=bool(base.vad),  # the stream's VAD chose this audio: a second, automatic pass per decode lost speech
-        audio_context=audio_context(seconds, FINAL_CONTEXT_FLOOR if job.is_final else 0) if reduced else 0,
+        audio_context=audio_context(seconds, CONTEXT_FLOOR if job.is_final else 0) if reduced else 0,
         max_tokens=math.ceil(seconds * TOKENS_PER_SECOND) + 16,
     )
 
