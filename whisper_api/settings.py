@@ -225,6 +225,10 @@ class Settings:
     def config_file(self) -> Path:
         return self.home / CONFIG_FILENAME
 
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1_000_000
+
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 

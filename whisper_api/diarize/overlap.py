@@ -81,13 +81,15 @@ def second_speakers(regions: Sequence[tuple[Region, float]], turns: Sequence[Spe
     """A turn for the second speaker of each overlap region inside a turn (``scores``: the
     windows starting at ``starts`` against each speaker)."""
     present = sorted({turn.speaker for turn in turns})
+    if len(present) < 2:
+        return []
     ends = [turn.end for turn in turns]  # turns are in time order and do not overlap
     added = []
     for region, confidence in regions:
         for turn in turns[bisect.bisect_right(ends, region.start):]:
-            start, end = max(region.start, turn.start), min(region.end, turn.end)
-            if turn.start >= region.end or len(present) < 2:
+            if turn.start >= region.end:
                 break
+            start, end = max(region.start, turn.start), min(region.end, turn.end)
             resemblance = covering_scores(np.array([(start + end) / 2]), starts, scores)[0]
             others = [speaker for speaker in present if speaker != turn.speaker]
             second = max(others, key=lambda speaker: resemblance[speaker])

@@ -14,7 +14,7 @@ from whisper_api.audio import SAMPLE_RATE, FloatArray
 from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
-from whisper_api.diarize.features import HOP
+from whisper_api.diarize.fbank import HOP
 from whisper_api.diarize.overlap import overlap_regions, second_speakers, speaker_counts
 from whisper_api.diarize.resegment import resegment
 from whisper_api.diarize.segmentation import SegmentationModel
@@ -72,7 +72,7 @@ def diarize_speakers(samples: FloatArray, probabilities: FloatArray, models: Spe
     check(cancel)
     turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
     overlaps: list[SpeakerTurn] = []
-    if len({turn.speaker for turn in turns}) > 1:
+    if len({turn.speaker for turn in turns}) > 1:  # one voice: no second speaker to find, skip the model
         found = overlap_regions(speaker_counts(models.segmentation, samples, cancel))
         overlaps = second_speakers(found, turns, starts, embeddings @ centres.T)
     numbers = first_appearance(turns)

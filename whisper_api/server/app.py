@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=dependencies(server_state),
         exception_handlers={ApiError: _api_error, WhisperApiError: _core_error, HTTPException: _http_error,
                             ClientGone: _client_gone, Exception: _unexpected},
-        middleware=[access_logger, DefineMiddleware(body_limits, max_bytes=server_state.max_bytes,
+        middleware=[access_logger, DefineMiddleware(body_limits, max_bytes=settings.max_upload_bytes,
                                                     idle_seconds=settings.body_timeout)],
         on_startup=[start_loading],
         on_shutdown=[shut_down],

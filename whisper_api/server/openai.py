@@ -17,6 +17,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Body
 from litestar.types import ExceptionHandler
 
@@ -157,17 +158,19 @@ OPENAI_ERRORS: dict[int | type[Exception], ExceptionHandler[Any]] = dict.fromkey
     (ApiError, WhisperApiError, HTTPException, Exception), _api_error)
 
 
-@post("/v1/audio/transcriptions", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
-      opt=access(TRANSCRIBE))
+def _route(path: str) -> HTTPRouteHandler:
+    """The two OpenAI routes: multipart uploads, OpenAI's error shape, a transcription each."""
+    return post(path, request_max_body_size=MAX_UPLOAD_BYTES, status_code=200, exception_handlers=OPENAI_ERRORS,
+                operation_class=OpenAIOperation, responses=OPENAI_RESPONSES, opt=access(TRANSCRIBE))
+
+
+@_route("/v1/audio/transcriptions")
 async def transcriptions(request: Request[Any, Any, Any], workers: Pool, usage: Usage, caller: Caller,
                          data: Form) -> Response[Any]:
     return await _handle(request, workers, usage, caller, data, "transcribe")
 
 
-@post("/v1/audio/translations", request_max_body_size=MAX_UPLOAD_BYTES, status_code=200,
-      exception_handlers=OPENAI_ERRORS, operation_class=OpenAIOperation, responses=OPENAI_RESPONSES,
-      opt=access(TRANSCRIBE))
+@_route("/v1/audio/translations")
 async def translations(request: Request[Any, Any, Any], workers: Pool, usage: Usage, caller: Caller,
                        data: Form) -> Response[Any]:
     return await _handle(request, workers, usage, caller, data, "translate")

@@ -58,10 +58,6 @@ class ServerState:
                                      state.record_usage, state.allowed_hosts, metrics)
         return state
 
-    @property
-    def max_bytes(self) -> int:
-        return self.settings.max_upload_mb * 1_000_000
-
     async def record_usage(self, key_id: str | None, audio_seconds: float, request_id: str) -> None:
         """Count a finished transcription for its key; a failure is logged (the work is done anyway)."""
         if key_id is None or self.store is None:

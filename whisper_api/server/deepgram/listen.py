@@ -46,7 +46,7 @@ async def listen(request: Request[Any, Any, Any], caller: Caller, workers: Pool,
     query = request.query_params.dict()
     params = parse_listen(query)
     options = _options(params, workers)
-    receive = Receiver(settings.max_upload_mb * 1_000_000, settings.request_timeout, allowed_hosts)
+    receive = Receiver(settings.max_upload_bytes, settings.request_timeout, allowed_hosts)
     callback = await callback_of(query, allowed_hosts)
     if callback is not None:
         async with job_runner.job_dir(rid) as job_dir:
