@@ -13,20 +13,12 @@ from whisper_api.diarize.assign import label_words
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import BLOCKS, EMBEDDING_SIZE, SpeakerEncoder
 from whisper_api.diarize.fbank import log_fbank
-from whisper_api.diarize.features import MEL_BANDS, mel_filters, mel_spectrogram
 from whisper_api.diarize.turns import absorb_short
 from whisper_api.diarize.windows import HOP_SECONDS, window_starts
 from whisper_api.errors import InvalidOptionError, ModelNotFoundError
 from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
 from whisper_api.vad.regions import Region, SpeechRules, speech_regions
-
-
-def test_mel_bands_rise_with_frequency() -> None:
-    peaks = [int(np.argmax(mel_spectrogram(tone(1.0, hz)).mean(axis=0))) for hz in (200, 1000, 4000)]
-    assert peaks == sorted(peaks) and len(set(peaks)) == 3
-    assert mel_spectrogram(np.zeros(16000, np.float32)).shape == (101, MEL_BANDS)
-    assert np.all(mel_filters() >= 0)
 
 
 def _random_campplus(seed: int = 0) -> SpeakerEncoder:
@@ -329,10 +321,11 @@ def test_live_tracker_caps_rather_than_forces_the_count(speaker_models: Path) ->
     assert {word.speaker for word in opening} == {0}  # one voice: not split in two to meet the count
 
 
-def test_mel_blocks_join_seamlessly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from whisper_api.diarize import features
+def test_cepstra_blocks_join_seamlessly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from whisper_api.diarize import resegment
 
     samples = np.random.default_rng(3).standard_normal(16000 * 3).astype(np.float32)
-    whole = mel_spectrogram(samples)
-    monkeypatch.setattr(features, "FFT_BLOCK_FRAMES", 7)
-    np.testing.assert_allclose(mel_spectrogram(samples), whole, rtol=1e-6)
+    whole = resegment.cepstra(samples)
+    monkeypatch.setattr(resegment, "BLOCK_FRAMES", 7)
+    np.testing.assert_allclose(resegment.cepstra(samples), whole, rtol=1e-6, atol=1e-6)
+    assert len(whole) == 1 + (len(samples) - 400) // 160

@@ -18,7 +18,7 @@ from scipy.ndimage import uniform_filter1d
 
 from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import BoolArray, Float64Array, IntArray
-from whisper_api.diarize.features import FFT_BLOCK_FRAMES, FRAMES_PER_SECOND, mel_spectrogram
+from whisper_api.diarize.fbank import FRAME, FRAMES_PER_SECOND, HOP, frame_count, log_fbank
 from whisper_api.diarize.turns import turns_from_frames
 from whisper_api.transcript import SpeakerTurn
 from whisper_api.vad.regions import Region
@@ -46,13 +46,14 @@ VARIANCE_FLOOR = 0.01
 
 
 def cepstra(samples: FloatArray) -> Float64Array:
-    """(frames, CEPSTRA) mel cepstra on a 10 ms frame grid, a block of frames at a time (an hour's
-    log-mel spectra in float64 at once would take hundreds of megabytes)."""
-    mel = mel_spectrogram(samples)
-    out = np.empty((len(mel), CEPSTRA), np.float64)
-    for first in range(0, len(mel), FFT_BLOCK_FRAMES):
-        log_mel = np.log(mel[first:first + FFT_BLOCK_FRAMES].astype(np.float64) + 1e-8)
-        out[first:first + FFT_BLOCK_FRAMES] = dct(log_mel, type=2, norm="ortho", axis=1)[:, :CEPSTRA]
+    """(frames, CEPSTRA) cepstra of the encoder's log filterbanks on its 10 ms frame grid, a block of
+    frames at a time (an hour's filterbanks at once would take hundreds of megabytes)."""
+    count = frame_count(len(samples))
+    out = np.empty((count, CEPSTRA), np.float64)
+    for first in range(0, count, BLOCK_FRAMES):
+        frames = min(BLOCK_FRAMES, count - first)
+        span = samples[first * HOP:(first + frames - 1) * HOP + FRAME]
+        out[first:first + frames] = dct(log_fbank(span).astype(np.float64), type=2, norm="ortho", axis=1)[:, :CEPSTRA]
     return out
 
 
