@@ -29,7 +29,6 @@ from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.models.ggml import GgmlHeader, read_header
 from whisper_api.transcript import Segment
 
-_PROGRESS = re.compile(r"progress = +(\d+)%")
 _SEGMENT_END = re.compile(r"--> (\d+):(\d\d):(\d\d(?:\.\d+)?)\]")
 """The end time in a segment line whisper-cli prints: ``[00:00:00.000 --> 00:00:07.600]   text``."""
 POLL_SECONDS = 0.05
@@ -80,6 +79,8 @@ class CliEngine:
             status = child.wait(self.timeout)
             if status != 0:
                 raise EngineError(f"whisper-cli {_describe(status)}: {child.stderr_tail()}")
+            if child.progress is not None:
+                child.progress.percent(100)
             segments, detected = _parse(work / "out.json", header, job.audio.size / SAMPLE_RATE,
                                         job.decoding.word_timestamps)
         confidence = whispercpp_log.detected_language_probability(child.lines) if language == "auto" else None
@@ -110,14 +111,13 @@ def _command(binary: Path, job: EngineJob, wav: Path, out_prefix: Path, language
         command += ["-ac", str(options.audio_context)]
     if options.initial_prompt:
         command += ["--prompt", options.initial_prompt]
-    if job.progress is not None:
-        command.append("-pp")
     return command
 
 
 class _Child:
-    """A running whisper-cli: stderr read on a thread (progress, language, error tail); with progress
-    on, stdout too (the segments it prints as it goes)."""
+    """A running whisper-cli: stderr read on a thread (language, error tail); with progress on, stdout
+    too: the segments it prints as it goes are the progress (its own percentage, on the other pipe,
+    could be read ahead of them and make the progress jump a whole window)."""
 
     def __init__(self, command: list[str], job: EngineJob) -> None:
         self.job = job
@@ -149,9 +149,6 @@ class _Child:
             self._tail.append(line)
             if "auto-detected language" in line:
                 self.lines.append(line)
-            match = _PROGRESS.search(line)
-            if match and self.progress is not None:
-                self.progress.percent(int(match.group(1)))
 
     def wait(self, timeout: float | None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
