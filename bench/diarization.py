@@ -153,6 +153,13 @@ class Scores:
     def row(self) -> str:
         return f"{abs(self.counted) * 100:6.1f} % {abs(self.skipped) * 100:6.1f} %"
 
+    def parts(self) -> str:
+        """Where the error is (overlap counted): missed speech, false alarm, confusion."""
+        totals = self.counted.accumulated_
+        share = {part: 100 * totals[part] / max(totals["total"], 1e-9)
+                 for part in ("missed detection", "false alarm", "confusion")}
+        return "  ".join(f"{part} {value:4.1f} %" for part, value in share.items())
+
 
 def fetch_models(folder: Path) -> None:
     install_speaker_encoder(folder)
@@ -271,6 +278,8 @@ def report(scores: dict[tuple[str, str], Scores], sets: list[str], cpu: float, a
     for name in [*sets, "all"]:
         for system in SYSTEMS:
             print(f"{system:26} {name:7} {scores[name, system].row()}")
+    for name in [*sets, "all"]:
+        print(f"whisper-api, {name}: {scores[name, 'whisper-api'].parts()}")
     ours, baseline = abs(scores["all", "whisper-api"].counted), abs(scores["all", "Silero VAD + one speaker"].counted)
     print(f"\nwhisper-api / (Silero VAD + one speaker), pooled DER: {ours / baseline:.3f}")
     for label, index in (("every reference speaker", 1), (f"speakers with >= {MIN_SPEAKER_SPEECH:g} s", 2)):
