@@ -93,10 +93,11 @@ def whisper_api(models: Path, model: str, threads: int, **options: object) -> Tr
         samples, TranscribeOptions(model=model, language=language, **options)).text  # type: ignore[arg-type]
 
 
-def raw_whisper_cpp(model_path: Path, threads: int) -> Transcribe:
+def raw_whisper_cpp(model_path: Path, threads: int, beam: int = 1) -> Transcribe:
     from pywhispercpp.model import Model
 
-    model = Model(str(model_path), n_threads=threads, print_progress=False, print_realtime=False)
+    search = {"params_sampling_strategy": 1, "beam_search": {"beam_size": beam, "patience": -1.0}} if beam > 1 else {}
+    model = Model(str(model_path), n_threads=threads, print_progress=False, print_realtime=False, **search)
     return lambda samples, language: " ".join(
         segment.text for segment in model.transcribe(samples.astype(np.float32), language=language))
 

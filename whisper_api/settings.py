@@ -175,6 +175,11 @@ SPECS: tuple[SettingSpec, ...] = (
                 _parse_positive_float, lambda _: 24.0),
     SettingSpec("job_lease_seconds", "Server: how long a callback job stays with a server that stopped answering "
                 "before another (or a restarted one) takes it up.", _parse_positive_float, lambda _: 30.0),
+    SettingSpec("broker_url", "Server and worker: the task queue for callback jobs, e.g. redis://host:6379/0 "
+                "(pip install 'whisper-api[cluster]'; `whisper-api worker` runs them); empty: the server runs them.",
+                str, lambda _: ""),
+    SettingSpec("spool_dir", "Server and worker: where callback jobs' audio waits; with a broker, a folder every "
+                "server and worker mounts.", _parse_path, lambda resolved: resolved["home"] / "jobs"),
     SettingSpec("rate_limit_storage", "Server: where per-key request counts live: memory:// (one server) or a "
                 "shared store such as redis://host:6379 (pip install 'whisper-api[redis]').", str, lambda _: "memory://"),
     SettingSpec("metrics", "Server: serve Prometheus metrics at /metrics.", _parse_bool, lambda _: True),
@@ -213,6 +218,8 @@ class Settings:
     callback_retry_seconds: float
     job_retention_hours: float
     job_lease_seconds: float
+    broker_url: str
+    spool_dir: Path
     rate_limit_storage: str
     metrics: bool
     no_auth: bool

@@ -70,12 +70,19 @@ def run_server(home: Path, *args: str, env: dict[str, str] | None = None,
         _wait_ready(server, process, ready_path)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], seconds: float = 20) -> None:
+    """Ask the process to stop (SIGTERM), and kill it if it has not within ``seconds``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_ready(server: RunningServer, process: subprocess.Popen[bytes], path: str) -> None:

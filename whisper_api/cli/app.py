@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import whisper_api
-from whisper_api.cli import config, diarize, engine, keys, live, models, serve, transcribe
+from whisper_api.cli import config, diarize, engine, keys, live, models, serve, transcribe, worker
 from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
 
@@ -23,6 +23,7 @@ app.command("transcribe")(transcribe.transcribe)
 app.command("diarize")(diarize.diarize)
 app.command("live")(live.live)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("config")(config.show_config)
 app.add_typer(models.app, name="models")
 app.add_typer(engine.app, name="engine")

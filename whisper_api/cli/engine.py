@@ -15,7 +15,8 @@ from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOUR
 from whisper_api.models.store import ModelStore
 from whisper_api.settings import load_settings
 
-app = typer.Typer(help="Inspect the speech engines and build whisper-cli.", no_args_is_help=True)
+app = typer.Typer(help="Inspect the speech engines; build whisper-cli or the binding for this CPU.",
+                  no_args_is_help=True)
 
 
 @app.command("info")
@@ -23,7 +24,7 @@ def show_info(
     whisper_cli: Annotated[str | None, typer.Option("--whisper-cli", help="Path of a whisper-cli binary.")] = None,
 ) -> None:
     """Show which engines are available, their whisper.cpp versions, binaries and CPU features."""
-    from whisper_api.engine.info import cli_info, native_info  # loads whisper.cpp: only when asked
+    from whisper_api.engine.info import cli_info, native_info, unused_cpu_features  # loads whisper.cpp: when asked
 
     settings = load_settings({"whisper_cli": whisper_cli})
     try:
@@ -33,14 +34,20 @@ def show_info(
     table = Table(title=f"default engine: {settings.engine}", title_justify="left", show_lines=True)
     for column in ("engine", "available", "whisper.cpp", "where", "CPU features"):
         table.add_column(column, overflow="fold")
-    for engine in (native_info(), cli_info(settings, probe_model)):
+    native = native_info()
+    for engine in (native, cli_info(settings, probe_model)):
         table.add_row(engine.name, "yes" if engine.available else "no", engine.whisper_cpp, engine.location,
                       engine.cpu_features)
     stdout.print(table)
+    unused = unused_cpu_features(native.cpu_features) if native.available else []
+    if unused:
+        info(f"the in-process binding was built without {', '.join(unused)}, which this CPU has: "
+             "`whisper-api engine build --binding` builds it for this CPU (quantized models decode faster)")
 
 
 @app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PYWHISPERCPP_SOURCE.requirement}, "
-             f"whisper.cpp {WHISPER_CPP_IN_SOURCE}); reuses a cached build of the same pin and flags.")
+             f"whisper.cpp {WHISPER_CPP_IN_SOURCE}); reuses a cached build of the same pin and flags. With "
+             "--binding, rebuild the in-process engine's binding from that source for this CPU instead.")
 def build(
     cmake_arg: Annotated[list[str] | None, typer.Option("--cmake-arg", help="Extra CMake flag, e.g. -DGGML_CUDA=ON.")]
     = None,
@@ -49,8 +56,13 @@ def build(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parallel compile jobs (default: cores).")]
     = None,
     force: Annotated[bool, flag("--force", help="Rebuild even when a matching build exists.")] = False,
+    binding: Annotated[bool, flag("--binding", help="Build the in-process binding (pywhispercpp) for this CPU and "
+                                  "install it into this Python environment.")] = False,
 ) -> None:
-    from whisper_api.engine.whisper_cli_build import build_whisper_cli, default_bin_dir
+    from whisper_api.engine.whisper_cli_build import build_binding, build_whisper_cli, default_bin_dir
 
+    if binding:
+        build_binding(cmake_arg or [], jobs, log=info)
+        return
     settings = load_settings()
     build_whisper_cli(dest or default_bin_dir(settings.home), cmake_arg or [], jobs, force=force, log=info)

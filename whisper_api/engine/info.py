@@ -18,6 +18,10 @@ from whisper_api.errors import WhisperApiError
 from whisper_api.settings import Settings
 
 _SYSTEM_INFO = re.compile(r"system_info: .*?\| (.*)$")
+CPU_FLAGS = Path("/proc/cpuinfo")
+FEATURE_FLAGS = {"AVX512": "avx512f", "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni",
+                 "AVX512_BF16": "avx512_bf16", "AVX_VNNI": "avx_vnni", "AMX_INT8": "amx_int8"}
+"""ggml's names for the x86 instruction sets it can use, and the Linux CPU flag of each."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,18 @@ def _probe_features(binary: Path, model: Path) -> str:
         if match:
             return match.group(1).strip()
     return f"unknown (probe exited {result.returncode})"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags (Linux; empty elsewhere)."""
+    try:
+        text = CPU_FLAGS.read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def unused_cpu_features(system_info: str, flags: set[str] | None = None) -> list[str]:
+    """ggml features this CPU has that a build (its ``whisper_print_system_info``) was made without."""
+    present = cpu_flags() if flags is None else flags
+    return [name for name, flag in FEATURE_FLAGS.items() if flag in present and f" {name} = 1" not in f" {system_info}"]

@@ -1,4 +1,5 @@
-"""Build ``whisper-cli`` from the pinned whisper.cpp source: the version the native engine runs.
+"""Build ``whisper-cli`` from the pinned whisper.cpp source: the version the native engine runs;
+and rebuild the native engine's binding itself from that source, for this machine's CPU.
 
 The source is the pywhispercpp source distribution (it carries the whole whisper.cpp tree),
 fetched with pip from the package index and checked against its SHA-256. Builds are cached
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -56,6 +58,9 @@ class SourcePin:
 
 
 PIN = SourcePin(PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE)
+BINDING_CMAKE_ARGS = ("-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON")
+"""The source distribution's default shared libraries leave the binding unable to find
+libwhisper when imported; static ones, compiled position-independent, link into the binding."""
 
 # Static libraries make one self-contained binary that can be copied out of the build tree.
 BASE_CMAKE_ARGS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DWHISPER_BUILD_TESTS=OFF",
@@ -135,6 +140,26 @@ def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, lo
         (cached / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
 
 
+def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, python: Path | None = None,
+                  log: Log = print) -> None:
+    """Build pywhispercpp (the native engine's binding) from the pinned source for this machine
+    (whisper.cpp's CMake uses every instruction the CPU has, where the published wheels target a
+    common one) and install it into ``python``'s environment in place of the one installed."""
+    with tempfile.TemporaryDirectory(prefix="whisper-binding-build-") as work:
+        log(f"fetching the {PIN.requirement} source distribution")
+        try:
+            archive = download_archive(PIN.source, Path(work))
+        except ModelDownloadError as exc:
+            raise EngineError(str(exc)) from exc
+        log(f"building {PIN.requirement} (whisper.cpp {PIN.whisper_cpp}) for this CPU; this takes a few minutes")
+        # The package's build script passes CMAKE_ARGS to CMake.
+        environment = {**os.environ, "CMAKE_ARGS": " ".join([*BINDING_CMAKE_ARGS, *cmake_args]),
+                       "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1)}
+        _run([str(python or sys.executable), "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
+              "--no-binary", PIN.source.package, str(archive)], "pip install", environment)
+    log(f"installed {PIN.requirement} built for this CPU (whisper-api engine info shows its features)")
+
+
 def _fetch_source(work: Path, log: Log) -> Path:
     log(f"fetching the {PIN.requirement} source distribution")
     try:
@@ -150,8 +175,8 @@ def _fetch_source(work: Path, log: Log) -> Path:
     return work / "src" / PIN.source_prefix
 
 
-def _run(command: list[str], what: str) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def _run(command: list[str], what: str, environment: dict[str, str] | None = None) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise EngineError(f"{what} failed (exit {result.returncode}):\n{tail}")

@@ -59,6 +59,16 @@ class JobStore:
             session.commit()
         return self.get(job_id)
 
+    def advance(self, job_id: str, statuses: Sequence[str], **values: object) -> Job | None:
+        """The job with ``values`` set if it was in one of ``statuses``; None when it was not (another
+        run of the same job got there first)."""
+        statement = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(statuses)).values(
+            updated_at=utc_now(), **values)
+        with self.database.session() as session:
+            changed = session.connection().execute(statement).rowcount == 1
+            session.commit()
+        return self.get(job_id) if changed else None
+
     def claimable(self, audio_root: Path, now: datetime) -> list[Job]:
         """Unfinished jobs nobody holds a lease on, with their audio in ``audio_root``, oldest first."""
         query = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), _unleased(now)).order_by(

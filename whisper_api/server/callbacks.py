@@ -20,11 +20,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import JobNotFoundError, WhisperApiError
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, QUEUED, RUNNING, Job, JobStore
 from whisper_api.keys import utc_now
 from whisper_api.server.delivery import Delivery, attempt, retry_delay
@@ -72,12 +72,23 @@ async def callback_of(query: Mapping[str, Sequence[str]], allowed: AllowList) ->
     return Callback(url, method)
 
 
+class JobQueue(Protocol):
+    """Where a server hands its jobs to workers (server/queue.py); without one, it runs them itself."""
+
+    async def enqueue(self, job_id: str) -> None: ...
+
+
 class JobRunner:
+    """Runs callback jobs: on this server (leases in the job table let servers sharing a database
+    take up each other's unfinished jobs), or, with a ``queue``, hands them to workers, which call
+    ``transcribe_queued`` and ``deliver_queued``."""
+
     def __init__(self, store: JobStore, settings: Settings, transcribe: TranscribeJob, record_usage: RecordUsage,
-                 allowed_hosts: AllowList, metrics: Metrics) -> None:
+                 allowed_hosts: AllowList, metrics: Metrics, queue: JobQueue | None = None) -> None:
         self.store, self.settings, self.allowed_hosts, self.metrics = store, settings, allowed_hosts, metrics
         self._transcribe_job, self._record_usage = transcribe, record_usage
-        self.root = settings.home / "jobs"
+        self.queue = queue
+        self.root = settings.spool_dir
         self.owner = uuid.uuid4().hex
         """This server process, as a lease holder."""
         self.lease = timedelta(seconds=settings.job_lease_seconds)
@@ -109,13 +120,23 @@ class JobRunner:
 
     async def submit(self, request_id: str, key_id: str | None, query: Mapping[str, Sequence[str]],
                      audio: Spooled, callback: Callback) -> None:
+        here = self.queue is None
         job = await asyncio.to_thread(self.store.add, request_id, key_id, json.dumps(dict(query)), str(audio.path),
-                                      audio.sha256, callback.url, callback.method, self.owner,
-                                      utc_now() + self.lease)
-        self._start(job)
+                                      audio.sha256, callback.url, callback.method, self.owner if here else None,
+                                      utc_now() + self.lease if here else None)
+        if self.queue is None:
+            self._start(job)
+            return
+        try:
+            await self.queue.enqueue(job.id)
+        except WhisperApiError as exc:  # the client hears it and sends again; nothing is left behind
+            logger.error("callback job %s not queued: %s", job.id, exc)
+            await asyncio.to_thread(self.store.update, job.id, status=FAILED, error="The task queue was unreachable.")
+            raise ApiError(503, "SERVICE_UNAVAILABLE", "The task queue is unreachable; try again shortly.") from None
 
     async def start(self) -> None:
-        """Take up the unfinished jobs nobody holds, then keep doing so, renewing this server's leases."""
+        """Take up the unfinished jobs nobody holds, then keep doing so, renewing this server's leases
+        (with a queue: only forget finished jobs past their retention)."""
         await self._keep_once()
         self._keeper = asyncio.create_task(self._keep())
 
@@ -139,10 +160,15 @@ class JobRunner:
 
     async def _keep_once(self) -> None:
         now = utc_now()
-        # Only running jobs are renewed: a job whose task ended unfinished is taken up again.
-        await asyncio.to_thread(self.store.renew, self.owner, list(self._tasks), now + self.lease)
         retention = timedelta(hours=self.settings.job_retention_hours)
         pruned = await asyncio.to_thread(self.store.prune, now - retention)
+        taken = 0 if self.queue is not None else await self._take_up(now)
+        if taken or pruned:
+            logger.info("callback jobs: %d taken up, %d finished ones pruned", taken, pruned)
+
+    async def _take_up(self, now: datetime) -> int:
+        # Only running jobs are renewed: a job whose task ended unfinished is taken up again.
+        await asyncio.to_thread(self.store.renew, self.owner, list(self._tasks), now + self.lease)
         taken = 0
         for job in await asyncio.to_thread(self.store.claimable, self.root, now):
             if job.id in self._tasks:
@@ -151,8 +177,7 @@ class JobRunner:
             if claimed is not None:
                 self._start(claimed)
                 taken += 1
-        if taken or pruned:
-            logger.info("callback jobs: %d taken up, %d finished ones pruned", taken, pruned)
+        return taken
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -161,9 +186,13 @@ class JobRunner:
 
     async def _run(self, job: Job) -> None:
         try:
+            stored: Job | None = job
             if job.status in (QUEUED, RUNNING):
-                job = await self._transcribe(job)
-            await self._deliver(job)
+                stored = await self._transcribe(job)
+            while stored is not None:
+                if stored.next_attempt_at is not None:
+                    await asyncio.sleep(max(0.0, (stored.next_attempt_at - utc_now()).total_seconds()))
+                stored = await self._deliver_once(stored)
         except WhisperApiError as exc:  # the database failed: the lease runs out and the job is taken up again
             logger.error("callback job %s stopped: %s", job.id, exc)
         except Exception:
@@ -171,7 +200,30 @@ class JobRunner:
             with contextlib.suppress(WhisperApiError):
                 await asyncio.to_thread(self.store.update, job.id, status=FAILED, error=UNEXPECTED)
 
-    async def _transcribe(self, job: Job) -> Job:
+    async def transcribe_queued(self, job_id: str) -> bool:
+        """A worker's first step of a queued job: transcribe it, unless an earlier run of the same task
+        (a worker that died after storing the result) did. True when the job awaits delivery."""
+        try:
+            job: Job | None = await asyncio.to_thread(self.store.get, job_id)
+        except JobNotFoundError:  # pruned: finished long ago
+            return False
+        if job is not None and job.status in (QUEUED, RUNNING):
+            job = await self._transcribe(job)
+        return job is not None and job.status == DELIVERING
+
+    async def deliver_queued(self, job_id: str) -> float | None:
+        """A worker's delivery attempt: the seconds until the next one, or None when the job is finished."""
+        try:
+            job = await asyncio.to_thread(self.store.get, job_id)
+        except JobNotFoundError:
+            return None
+        left = await self._deliver_once(job) if job.status == DELIVERING else None
+        if left is None or left.next_attempt_at is None:
+            return None
+        return max(0.0, (left.next_attempt_at - utc_now()).total_seconds())
+
+    async def _transcribe(self, job: Job) -> Job | None:
+        """The job with its result stored, ready for delivery; None when another run stored it first."""
         await asyncio.to_thread(self.store.update, job.id, status=RUNNING)
         audio = Path(job.audio_path)
         try:
@@ -184,37 +236,44 @@ class JobRunner:
             error = _api_error(exc, job.id)
             body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
             outcome, seconds = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}, 0.0
-        job = await asyncio.to_thread(self.store.update, job.id, status=DELIVERING, **outcome)
+        stored = await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=DELIVERING, **outcome)
+        if stored is None:  # another run of this job stored its result (and counted it) first
+            return None
         shutil.rmtree(audio.parent, ignore_errors=True)  # only once the result is safely stored
         if seconds:  # counted once stored: a job cut short before is transcribed (and counted) again
-            await self._record_usage(job.key_id, seconds, job.id)
-        return job
+            await self._record_usage(stored.key_id, seconds, stored.id)
+        return stored
 
-    async def _deliver(self, job: Job) -> None:
-        settings = self.settings
+    async def _deliver_once(self, job: Job) -> Job | None:
+        """One delivery attempt; the job, with its next attempt's time, while attempts are left after a
+        failed one; None once it is finished."""
+        attempts = self.settings.callback_attempts
+        if job.attempts >= attempts:
+            await self._give_up(job)
+            return None
         headers = {"content-type": job.result_type or JSON_TYPE, "dg-request-id": job.id}
         if job.key_id is not None:
             headers["dg-token"] = job.key_id  # Deepgram's header: the key's id, never its secret
         delivery = Delivery(job.callback, job.callback_method, (job.result or "").encode(), headers)
-        failed = job.attempts
-        while failed < settings.callback_attempts:
-            if job.next_attempt_at is not None:
-                await asyncio.sleep(max(0.0, (job.next_attempt_at - utc_now()).total_seconds()))
-            why = await attempt(delivery, self.allowed_hosts)
-            self.metrics.callbacks.labels("refused" if why else "delivered").inc()
-            if why is None:
-                status = FAILED if job.error else DONE
-                await asyncio.to_thread(self.store.update, job.id, status=status, attempts=failed + 1,
-                                        next_attempt_at=None, delivery_error=None)
-                return
-            failed += 1
-            retry_at = utc_now() + timedelta(seconds=retry_delay(settings.callback_retry_seconds, failed))
-            logger.warning("callback for job %s failed (attempt %d of %d): %s", job.id, failed,
-                           settings.callback_attempts, why)
-            job = await asyncio.to_thread(self.store.update, job.id, attempts=failed, next_attempt_at=retry_at,
-                                          delivery_error=why)
+        why = await attempt(delivery, self.allowed_hosts)
+        self.metrics.callbacks.labels("refused" if why else "delivered").inc()
+        if why is None:
+            await asyncio.to_thread(self.store.update, job.id, status=FAILED if job.error else DONE,
+                                    attempts=job.attempts + 1, next_attempt_at=None, delivery_error=None)
+            return None
+        failed = job.attempts + 1
+        logger.warning("callback for job %s failed (attempt %d of %d): %s", job.id, failed, attempts, why)
+        retry_at = utc_now() + timedelta(seconds=retry_delay(self.settings.callback_retry_seconds, failed))
+        job = await asyncio.to_thread(self.store.update, job.id, attempts=failed, next_attempt_at=retry_at,
+                                      delivery_error=why)
+        if failed < attempts:
+            return job
+        await self._give_up(job)
+        return None
+
+    async def _give_up(self, job: Job) -> None:
         await asyncio.to_thread(self.store.update, job.id, status=FAILED, next_attempt_at=None,
-                                error=f"the callback failed {failed} times; last: {job.delivery_error}")
+                                error=f"the callback failed {job.attempts} times; last: {job.delivery_error}")
 
 
 def _api_error(exc: Exception, job_id: str) -> ApiError:

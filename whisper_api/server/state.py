@@ -14,7 +14,7 @@ from whisper_api.jobs.store import Job, JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
 from whisper_api.server.auth import Authenticator, load_secret
-from whisper_api.server.callbacks import JobResult, JobRunner
+from whisper_api.server.callbacks import JobQueue, JobResult, JobRunner
 from whisper_api.server.fetch import AllowList
 from whisper_api.server.limits import KeyLimiter
 from whisper_api.server.metrics import Metrics
@@ -55,7 +55,7 @@ class ServerState:
                     AllowList.parse(settings.allowed_hosts),
                     KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics)
         state.job_runner = JobRunner(JobStore(database), settings, functools.partial(transcribe_job, workers),
-                                     state.record_usage, state.allowed_hosts, metrics)
+                                     state.record_usage, state.allowed_hosts, metrics, _queue(settings))
         return state
 
     async def record_usage(self, key_id: str | None, audio_seconds: float, request_id: str) -> None:
@@ -71,3 +71,14 @@ class ServerState:
         self.workers.close()
         self.database.close()
 
+
+
+def _queue(settings: Settings) -> JobQueue | None:
+    """The task queue callback jobs go to, when one is set (``whisper-api worker`` runs them)."""
+    if not settings.broker_url:
+        return None
+    try:
+        from whisper_api.server.queue import CeleryJobQueue
+    except ImportError:
+        raise WhisperApiError("broker_url needs the task queue's extra: pip install 'whisper-api[cluster]'") from None
+    return CeleryJobQueue(settings)

@@ -29,7 +29,9 @@ class _ContextParams(ctypes.Structure):
 
 
 def _loaded_library_path() -> str:
-    """The libwhisper the binding is linked against: from the process map, else next to the binding."""
+    """The libwhisper the binding is linked against: from the process map, else next to the binding;
+    a binding with whisper.cpp linked in statically (``whisper-api engine build --binding``) exports
+    the functions itself."""
     maps = Path("/proc/self/maps")
     if maps.exists():
         for line in maps.read_text().splitlines():
@@ -40,7 +42,7 @@ def _loaded_library_path() -> str:
         found = sorted(folder.glob(pattern))
         if found:
             return str(found[0])
-    raise EngineError("cannot find the whisper.cpp library that pywhispercpp uses")
+    return str(pw.__file__)
 
 
 @cache

@@ -1,0 +1,138 @@
+"""Callback jobs on a real task queue: Redis, a server and `whisper-api worker` processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.support.audio_files import write_wav
+from tests.support.callbacks import Receiver, receive_callbacks
+from tests.support.server import RunningServer, free_port, model_home, run_server, stop
+from whisper_api.audio import decode_file
+from whisper_api.jobs.store import JobStore
+from whisper_api.keys import KeyStore
+from whisper_api.store.db import Database
+
+pytest.importorskip("celery", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None, reason="needs redis-server (apt install redis-server)")
+QUICK = {"WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05",
+         "WHISPER_API_THREADS": "1", "WHISPER_API_REQUEST_TIMEOUT": "40"}
+
+
+@contextmanager
+def run_redis(folder: Path) -> Iterator[str]:
+    assert REDIS is not None
+    port = free_port()
+    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def run_worker(home: Path, env: dict[str, str], name: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = home / f"worker-{name}.log"
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("WHISPER_API_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "whisper_api", "worker", "--model", "tiny.en"],
+                                   stdout=out, stderr=subprocess.STDOUT,
+                                   env={**inherited, "WHISPER_API_HOME": str(home), **env})
+    try:
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        yield process
+    finally:
+        stop(process, 30)
+
+
+@pytest.fixture
+def cluster_home(tmp_path: Path, tiny_en: Path) -> Path:
+    return model_home(tmp_path / "home", tiny_en)
+
+
+def _submit(server: RunningServer, key: str, audio: bytes, receiver: Receiver) -> str:
+    answer = httpx.post(f"{server.url}/v1/listen", params={"callback": f"{receiver.url}/done", "language": "en"},
+                        content=audio, headers={"Authorization": f"Token {key}"}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["request_id"])
+
+
+def _wait(check: object, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_a_callback_job_runs_on_a_worker_and_survives_the_worker_being_killed(cluster_home: Path, jfk: Path) -> None:
+    home = cluster_home
+    store = KeyStore(f"sqlite:///{home / 'whisper-api.db'}")
+    record, key = store.create("cluster", ("listen",))
+    speech = decode_file(jfk).mono()
+    long_speech = write_wav(home / "long.wav", [np.tile(speech, 8)]).read_bytes()  # 88 s: long enough to kill
+    with run_redis(home) as broker, receive_callbacks() as receiver:
+        env = {**QUICK, "WHISPER_API_BROKER_URL": broker}
+        with run_server(home, "--model", "tiny.en", env=env) as server:
+            with run_worker(home, env, "a") as first:
+                quick_id = _submit(server, key.text, jfk.read_bytes(), receiver)
+                _wait(lambda: len(receiver.deliveries) == 1, 60, "the first job was not delivered")
+                assert b"ask not what your country" in receiver.deliveries[0].body.lower()
+                assert receiver.deliveries[0].headers["dg-request-id"] == quick_id
+                assert not (home / "jobs" / quick_id).exists()  # the audio goes once the result is stored
+
+                jobs = JobStore(Database(f"sqlite:///{home / 'whisper-api.db'}"))
+                killed_id = _submit(server, key.text, long_speech, receiver)
+                _wait(lambda: jobs.get(killed_id).status == "running", 60, "the job never started")
+                first.send_signal(signal.SIGKILL)
+                first.wait(10)
+            with run_worker(home, env, "b"):  # the task comes back once the broker's visibility timeout passes
+                _wait(lambda: len(receiver.deliveries) == 2, 150, "the killed worker's job was not taken up")
+                time.sleep(1)  # a second delivery of the same job would come now
+    assert len(receiver.deliveries) == 2 and receiver.deliveries[1].headers["dg-request-id"] == killed_id
+    assert jobs.get(killed_id).status == "done" and jobs.get(killed_id).attempts == 1
+    counted = store.audio_seconds_since(record.id, date.today())
+    assert counted == pytest.approx(len(speech) * 9 / 16000, abs=1.0)  # each job once: 11 s and 88 s
+
+
+def test_a_worker_without_a_broker_says_what_it_needs(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "whisper_api", "worker"], capture_output=True, text=True,
+                          env={**os.environ, "WHISPER_API_HOME": str(tmp_path)}, check=False)
+    assert done.returncode == 1 and "WHISPER_API_BROKER_URL" in done.stderr
+
+
+def test_a_server_whose_broker_is_down_refuses_the_job_and_keeps_nothing(tmp_path: Path, micro_model: Path) -> None:
+    home = model_home(tmp_path / "home", micro_model)
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("cluster", ("listen",))[1]
+    env = {**QUICK, "WHISPER_API_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    with run_server(home, "--model", "micro", env=env) as server, receive_callbacks() as receiver:
+        answer = httpx.post(f"{server.url}/v1/listen", params={"callback": f"{receiver.url}/done"},
+                            content=write_wav(tmp_path / "a.wav", [np.zeros(16000, np.float32)]).read_bytes(),
+                            headers={"Authorization": f"Token {key.text}"}, timeout=60)
+    assert answer.status_code == 503 and "task queue" in answer.json()["err_msg"]
+    assert not any((home / "jobs").iterdir())

@@ -1,0 +1,65 @@
+"""Callback jobs on Celery: servers enqueue them, ``whisper-api worker`` processes run them.
+
+With the ``broker_url`` setting (Redis, or RabbitMQ's ``amqp://``), a server keeps a callback
+job's audio in ``spool_dir`` (a folder every server and worker mounts) and its row in the shared
+database, and sends the job's id to the queue. A worker transcribes it (one task), then delivers
+it (another task per attempt, the next one scheduled with the retry delay). Workers acknowledge a
+task only when it has finished (``acks_late``) and take one at a time per slot, so the task of a
+worker killed mid-way goes to another once the broker's visibility timeout has passed; the job's
+row says how far it got, so a run again never transcribes (or counts) a stored result twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from celery import Celery
+from kombu.exceptions import KombuError
+
+from whisper_api.errors import WhisperApiError
+from whisper_api.server.delivery import ATTEMPT_TIMEOUT, retry_delay
+from whisper_api.settings import Settings
+
+QUEUE = "whisper-api"
+TRANSCRIBE_TASK, DELIVER_TASK = "whisper_api.transcribe_job", "whisper_api.deliver_job"
+MARGIN_SECONDS = 10.0
+SWEEP_SECONDS = 10.0
+"""How often a worker looks for tasks whose worker vanished (at most; sooner for short timeouts)."""
+
+
+class QueueUnavailable(WhisperApiError):
+    """The broker did not take the task."""
+
+
+def visibility_timeout(settings: Settings) -> float:
+    """Seconds a task may stay unacknowledged before the broker hands it to another worker: more than
+    the longest task (a transcription, within the request timeout, or one delivery attempt) and than
+    the longest wait a delivery is scheduled after (the broker counts a waiting task as unacknowledged)."""
+    longest_wait = retry_delay(settings.callback_retry_seconds, settings.callback_attempts)
+    return max(settings.request_timeout, ATTEMPT_TIMEOUT, longest_wait) + MARGIN_SECONDS
+
+
+def celery_app(settings: Settings) -> Celery:
+    app = Celery("whisper_api", broker=settings.broker_url, set_as_current=False)
+    visibility = visibility_timeout(settings)
+    app.conf.update(
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_default_queue=QUEUE, task_ignore_result=True,  # results live in the job table
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": visibility,
+                                  "unacked_restore_interval": min(SWEEP_SECONDS, visibility / 10),
+                                  "unacked_restore_throttle": 1})
+    return app
+
+
+class CeleryJobQueue:
+    """A server's side of the queue: it only sends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = celery_app(settings)
+
+    async def enqueue(self, job_id: str) -> None:
+        try:
+            await asyncio.to_thread(self.app.send_task, TRANSCRIBE_TASK, args=[job_id])
+        except KombuError as exc:
+            raise QueueUnavailable(f"the task queue did not take the job: {exc}") from None
