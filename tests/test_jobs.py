@@ -6,7 +6,6 @@ import base64
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -158,22 +157,19 @@ def test_a_restarted_server_resumes_its_jobs(tmp_path: Path, micro_model: Path, 
             _wait_for(first, job_id, key, statuses=("delivering",))
             while not receiver.deliveries:
                 time.sleep(0.05)
-        # Stopped between the refused attempt and the next. Three more jobs wait in the table: one
-        # whose audio is lost, one whose server died (its lease ran out), one another server holds.
+        # Stopped between the refused attempt and the next. Two more jobs wait in the table: one whose
+        # audio is lost, one whose audio is in another server's spool folder (that server's to take up).
         store = JobStore(Database(f"sqlite:///{home / 'whisper-api.db'}"))
-        now = datetime.now(timezone.utc)
-        for name, owner, lease in (("lost-audio", None, None), ("orphan", "dead", now - timedelta(seconds=5)),
-                                   ("held", "alive", now + timedelta(hours=1))):
-            store.add(name, _key_id(key), "{}", str(home / "jobs" / name / "audio"), "0" * 64, receiver.url,
-                      "POST", owner, lease)
+        for name, spool in (("lost-audio", home / "jobs"), ("elsewhere", tmp_path / "other-spool")):
+            store.add(name, _key_id(key), "{}", str(spool / name / "audio"), "0" * 64, receiver.url, "POST")
         with run_server(home, "--model", "micro", env=slow) as second:
             job = _wait_for(second, job_id, key)
             lost = _wait_for(second, "lost-audio", key)
-            orphan = _wait_for(second, "orphan", key)
-            held = httpx.get(f"{second.url}/v1/listen/jobs/held", headers={"Authorization": f"Token {key}"}).json()
+            elsewhere = httpx.get(f"{second.url}/v1/listen/jobs/elsewhere",
+                                  headers={"Authorization": f"Token {key}"}).json()
     assert job["status"] == "done" and job["attempts"] == 2
     assert lost["status"] == "failed" and "audio was lost" in lost["error"]
-    assert orphan["status"] == "failed" and held["status"] == "queued"  # another server's job is left alone
+    assert elsewhere["status"] == "queued"
     assert {json.loads(delivery.body)["err_msg"] for delivery in receiver.deliveries
             if b"err_msg" in delivery.body} == {lost["error"]}
 

@@ -287,20 +287,29 @@ def test_absurd_durations_are_refused() -> None:
         parse_expiry("99999999999w", NOW)
 
 
-def test_a_schema_1_database_gains_the_job_lease_columns(home: Path, db_url: str) -> None:
-    """Schema 1's job table had no leases: opening the database adds them and keeps the rows."""
-    home.mkdir(parents=True)
-    with sqlite3.connect(home / "whisper-api.db") as connection:
-        connection.execute("CREATE TABLE whisper_api_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
-        connection.execute("INSERT INTO whisper_api_schema VALUES (1, 1)")
-        columns = ("id VARCHAR(64) PRIMARY KEY, key_id VARCHAR(32), status VARCHAR(16), query TEXT, "
+OLD_JOB_COLUMNS = ("id VARCHAR(64) PRIMARY KEY, key_id VARCHAR(32), status VARCHAR(16), query TEXT, "
                    "audio_path VARCHAR(1000), sha256 VARCHAR(64), callback TEXT, callback_method VARCHAR(8), "
                    "result TEXT, result_type VARCHAR(100), error TEXT, delivery_error TEXT, attempts INTEGER, "
                    "next_attempt_at DATETIME, created_at DATETIME, updated_at DATETIME")
-        connection.execute(f"CREATE TABLE listen_jobs ({columns})")
-        connection.execute("INSERT INTO listen_jobs VALUES ('old', NULL, 'queued', '{}', '/a', '', 'http://x', 'POST', "
-                           "NULL, NULL, NULL, NULL, 0, NULL, '2026-11-24 05:00:00', '2026-11-24 05:00:00')")
+OLD_JOB = ("'old', NULL, 'queued', '{}', '/a', '', 'http://x', 'POST', NULL, NULL, NULL, NULL, 0, NULL, "
+           "'2026-11-24 05:00:00', '2026-11-24 05:00:00'")
+
+
+@pytest.mark.parametrize(("version", "extra_columns", "extra_values"), [
+    (1, "", ""),  # schema 1: no leases yet
+    (2, ", owner VARCHAR(64), lease_until DATETIME", ", 'server-1', NULL"),  # schema 2: job leases
+])
+def test_an_older_database_keeps_its_jobs_and_loses_the_lease_columns(home: Path, db_url: str, version: int,
+                                                                      extra_columns: str, extra_values: str) -> None:
+    home.mkdir(parents=True)
+    with sqlite3.connect(home / "whisper-api.db") as connection:
+        connection.execute("CREATE TABLE whisper_api_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)")
+        connection.execute(f"INSERT INTO whisper_api_schema VALUES (1, {version})")
+        connection.execute(f"CREATE TABLE listen_jobs ({OLD_JOB_COLUMNS}{extra_columns})")
+        connection.execute(f"INSERT INTO listen_jobs VALUES ({OLD_JOB}{extra_values})")
     job = JobStore(Database(db_url)).get("old")
-    assert (job.status, job.owner, job.lease_until) == ("queued", None, None)
+    assert (job.status, job.callback) == ("queued", "http://x")
     with sqlite3.connect(home / "whisper-api.db") as connection:
         assert connection.execute("SELECT version FROM whisper_api_schema").fetchone() == (SCHEMA_VERSION,)
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(listen_jobs)")}
+    assert not columns & {"owner", "lease_until"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.support.postgres import postgres_bin, temporary_postgres
-from whisper_api.jobs.store import DONE, JobStore
+from whisper_api.jobs.store import DELIVERING, DONE, QUEUED, RUNNING, JobStore
 from whisper_api.keys import KeyLimits, KeyStore
 from whisper_api.store.db import Database
 
@@ -56,12 +56,10 @@ def test_limits_and_callback_jobs_live_in_the_shared_database(postgres_url: str)
     assert KeyStore(postgres_url).get(key.id).limits == KeyLimits(5, None, 10.0, "month")
     jobs = JobStore(Database(postgres_url))
     jobs.add("job-1", key.id, "{}", "/srv/a/jobs/job-1/audio", "0" * 64, "https://example.com/hook", "POST")
-    now = datetime.now(timezone.utc)
-    assert [job.id for job in jobs.claimable(Path("/srv/a/jobs"), now)] == ["job-1"]
-    assert not jobs.claimable(Path("/srv/b/jobs"), now)
-    assert jobs.claim("job-1", "server-a", now + timedelta(seconds=30), now) is not None
-    assert jobs.claim("job-1", "server-b", now + timedelta(seconds=30), now) is None  # held by server-a
-    assert jobs.claim("job-1", "server-b", now + timedelta(seconds=90), now + timedelta(seconds=60)) is not None
+    assert [job.id for job in jobs.unfinished(Path("/srv/a/jobs"))] == ["job-1"]
+    assert not jobs.unfinished(Path("/srv/b/jobs"))
+    assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING, result="{}") is not None
+    assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING) is None  # a second run finds it stored
     finished = jobs.update("job-1", status=DONE, attempts=1, result='{"ok": true}')
     assert (finished.status, finished.attempts) == (DONE, 1)
     assert jobs.prune(finished.updated_at) == 0 and jobs.prune(finished.updated_at + timedelta(seconds=1)) == 1

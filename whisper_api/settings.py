@@ -173,8 +173,6 @@ SPECS: tuple[SettingSpec, ...] = (
                 "up to 10 minutes.", _parse_positive_float, lambda _: 5.0),
     SettingSpec("job_retention_hours", "Server: hours a finished callback job (and its result) stays queryable.",
                 _parse_positive_float, lambda _: 24.0),
-    SettingSpec("job_lease_seconds", "Server: how long a callback job stays with a server that stopped answering "
-                "before another (or a restarted one) takes it up.", _parse_positive_float, lambda _: 30.0),
     SettingSpec("broker_url", "Server and worker: the task queue for callback jobs, e.g. redis://host:6379/0 "
                 "(pip install 'whisper-api[cluster]'; `whisper-api worker` runs them); empty: the server runs them.",
                 str, lambda _: ""),
@@ -217,7 +215,6 @@ class Settings:
     callback_attempts: int
     callback_retry_seconds: float
     job_retention_hours: float
-    job_lease_seconds: float
     broker_url: str
     spool_dir: Path
     rate_limit_storage: str

@@ -1,10 +1,8 @@
 """The job table: every accepted ``callback=`` request, from queued to delivered (or failed).
 
 A job row is written before the client hears its request id, and changes state only in the
-database, so a server that stops at any moment finds its unfinished jobs again on start-up.
-A server works on a job only while it holds the job's lease (``owner``, ``lease_until``), which
-it renews while the job runs: servers sharing the database never run one job twice, and a job
-whose server died is taken up by another once the lease runs out.
+database, so a server that stops at any moment finds its unfinished jobs again on start-up (or,
+with a task queue, a worker finds how far a job got when its task runs again).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
@@ -34,11 +32,10 @@ class JobStore:
         self.database = database
 
     def add(self, job_id: str, key_id: str | None, query: str, audio_path: str, sha256: str, callback: str,
-            callback_method: str, owner: str | None = None, lease_until: datetime | None = None) -> Job:
+            callback_method: str) -> Job:
         now = utc_now()
         row = JobRow(id=job_id, key_id=key_id, status=QUEUED, query=query, audio_path=audio_path, sha256=sha256,
-                     callback=callback, callback_method=callback_method, created_at=now, updated_at=now,
-                     owner=owner, lease_until=lease_until)
+                     callback=callback, callback_method=callback_method, created_at=now, updated_at=now)
         with self.database.session() as session:
             session.add(row)
             session.commit()
@@ -69,37 +66,11 @@ class JobStore:
             session.commit()
         return self.get(job_id) if changed else None
 
-    def claimable(self, audio_root: Path, now: datetime) -> list[Job]:
-        """Unfinished jobs nobody holds a lease on, with their audio in ``audio_root``, oldest first."""
-        query = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), _unleased(now)).order_by(
-            col(JobRow.created_at))
+    def unfinished(self, audio_root: Path) -> list[Job]:
+        """Unfinished jobs with their audio in ``audio_root``, oldest first."""
+        query = select(JobRow).where(col(JobRow.status).in_(UNFINISHED)).order_by(col(JobRow.created_at))
         with self.database.session() as session:
-            rows = session.exec(query).all()
-            return [row for row in rows if Path(row.audio_path).is_relative_to(audio_root)]
-
-    def claim(self, job_id: str, owner: str, lease_until: datetime, now: datetime) -> Job | None:
-        """The job, now leased to ``owner``; None when another server holds it or it has finished."""
-        statement = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(UNFINISHED),
-                                         _unleased(now)).values(owner=owner, lease_until=lease_until)
-        with self.database.session() as session:
-            claimed = session.connection().execute(statement).rowcount == 1
-            session.commit()
-        return self.get(job_id) if claimed else None
-
-    def renew(self, owner: str, job_ids: Sequence[str], lease_until: datetime) -> None:
-        """Extend ``owner``'s leases on these jobs."""
-        if job_ids:
-            self._set_lease(col(JobRow.id).in_(job_ids), owner, lease_until)
-
-    def release(self, owner: str) -> None:
-        """Give up every lease ``owner`` holds, so its unfinished jobs are taken up at once."""
-        self._set_lease(col(JobRow.status).in_(UNFINISHED), owner, None)
-
-    def _set_lease(self, which: ColumnElement[bool], owner: str, lease_until: datetime | None) -> None:
-        statement = update(JobRow).where(col(JobRow.owner) == owner, which).values(lease_until=lease_until)
-        with self.database.session() as session:
-            session.execute(statement)
-            session.commit()
+            return [row for row in session.exec(query).all() if Path(row.audio_path).is_relative_to(audio_root)]
 
     def prune(self, before: datetime) -> int:
         """Forget finished jobs (and their results) last changed before ``before``."""
@@ -108,8 +79,4 @@ class JobStore:
             deleted = session.connection().execute(statement).rowcount
             session.commit()
         return int(deleted or 0)
-
-
-def _unleased(now: datetime) -> ColumnElement[bool]:
-    return or_(col(JobRow.lease_until).is_(None), col(JobRow.lease_until) < now)
 

@@ -1,11 +1,12 @@
 """Deepgram's ``callback=`` mode: accept now, transcribe in the background, deliver the result.
 
-The audio is kept in ``$WHISPER_API_HOME/jobs/<request id>/`` and the job in the database
-before the client hears its request id. A job runs queued -> running -> delivering -> done
-(or failed), and every step is written down first, so a restarted server takes its unfinished
-jobs up again: it transcribes what was queued or running and goes on delivering what was
-transcribed, keeping the attempt count. A transcription error is delivered too, as Deepgram's
-error body, so the callback always hears how its job ended. ``GET /v1/listen/jobs/{id}``
+The audio is kept in ``spool_dir/<request id>/`` and the job in the database before the client
+hears its request id. A job runs queued -> running -> delivering -> done (or failed), and every
+step is written down first, so a restarted server takes its unfinished jobs up again: it
+transcribes what was queued or running and goes on delivering what was transcribed, keeping the
+attempt count. With a task queue (queue.py) workers run the jobs instead, from the same steps. A
+transcription error is delivered too, as Deepgram's error body, so the callback always hears how
+its job ended. ``GET /v1/listen/jobs/{id}``
 (deepgram/job_status.py) answers polling clients.
 """
 
@@ -16,11 +17,10 @@ import contextlib
 import json
 import logging
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +38,8 @@ logger = logging.getLogger("whisper_api.server")
 METHODS = ("POST", "PUT")
 FULL_RETRY_SECONDS = 60
 """Retry-After when max_jobs are pending: jobs take minutes, and their deliveries longer."""
-MIN_KEEP_SECONDS = 0.2
+PRUNE_SECONDS = 60.0
+"""How often finished jobs past their retention are forgotten."""
 UNEXPECTED = "Unexpected server error; see the server's log."
 
 
@@ -79,9 +80,8 @@ class JobQueue(Protocol):
 
 
 class JobRunner:
-    """Runs callback jobs: on this server (leases in the job table let servers sharing a database
-    take up each other's unfinished jobs), or, with a ``queue``, hands them to workers, which call
-    ``transcribe_queued`` and ``deliver_queued``."""
+    """Runs callback jobs on this server, or, with a ``queue``, hands them to workers, which call
+    ``transcribe_queued`` and ``deliver_queued`` (several servers share jobs only that way)."""
 
     def __init__(self, store: JobStore, settings: Settings, transcribe: TranscribeJob, record_usage: RecordUsage,
                  allowed_hosts: AllowList, metrics: Metrics, queue: JobQueue | None = None) -> None:
@@ -89,9 +89,6 @@ class JobRunner:
         self._transcribe_job, self._record_usage = transcribe, record_usage
         self.queue = queue
         self.root = settings.spool_dir
-        self.owner = uuid.uuid4().hex
-        """This server process, as a lease holder."""
-        self.lease = timedelta(seconds=settings.job_lease_seconds)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._receiving = 0
         self._keeper: asyncio.Task[None] | None = None
@@ -120,10 +117,8 @@ class JobRunner:
 
     async def submit(self, request_id: str, key_id: str | None, query: Mapping[str, Sequence[str]],
                      audio: Spooled, callback: Callback) -> None:
-        here = self.queue is None
         job = await asyncio.to_thread(self.store.add, request_id, key_id, json.dumps(dict(query)), str(audio.path),
-                                      audio.sha256, callback.url, callback.method, self.owner if here else None,
-                                      utc_now() + self.lease if here else None)
+                                      audio.sha256, callback.url, callback.method)
         if self.queue is None:
             self._start(job)
             return
@@ -135,49 +130,33 @@ class JobRunner:
             raise ApiError(503, "SERVICE_UNAVAILABLE", "The task queue is unreachable; try again shortly.") from None
 
     async def start(self) -> None:
-        """Take up the unfinished jobs nobody holds, then keep doing so, renewing this server's leases
-        (with a queue: only forget finished jobs past their retention)."""
-        await self._keep_once()
-        self._keeper = asyncio.create_task(self._keep())
+        """Take up this server's unfinished jobs (without a queue: with one, workers hold them), then
+        forget finished jobs past their retention from time to time."""
+        if self.queue is None:
+            unfinished = await asyncio.to_thread(self.store.unfinished, self.root)
+            for job in unfinished:
+                self._start(job)
+            if unfinished:
+                logger.info("callback jobs: %d unfinished ones taken up", len(unfinished))
+        self._keeper = asyncio.create_task(self._prune())
 
     async def stop(self) -> None:
-        """Stop every job where it stands and give up its lease, so a restarted server (or another)
-        takes it up at once; its state is in the database."""
+        """Stop every job where it stands; its state is in the database for the next start."""
         tasks = [*([self._keeper] if self._keeper else []), *self._tasks.values()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        with contextlib.suppress(WhisperApiError):
-            await asyncio.to_thread(self.store.release, self.owner)
 
-    async def _keep(self) -> None:
+    async def _prune(self) -> None:
+        retention = timedelta(hours=self.settings.job_retention_hours)
         while True:
-            await asyncio.sleep(max(MIN_KEEP_SECONDS, self.lease.total_seconds() / 3))
             try:
-                await self._keep_once()
+                pruned = await asyncio.to_thread(self.store.prune, utc_now() - retention)
+                if pruned:
+                    logger.info("callback jobs: %d finished ones pruned", pruned)
             except WhisperApiError as exc:  # the database is away: try again next round
                 logger.error("callback jobs: %s", exc)
-
-    async def _keep_once(self) -> None:
-        now = utc_now()
-        retention = timedelta(hours=self.settings.job_retention_hours)
-        pruned = await asyncio.to_thread(self.store.prune, now - retention)
-        taken = 0 if self.queue is not None else await self._take_up(now)
-        if taken or pruned:
-            logger.info("callback jobs: %d taken up, %d finished ones pruned", taken, pruned)
-
-    async def _take_up(self, now: datetime) -> int:
-        # Only running jobs are renewed: a job whose task ended unfinished is taken up again.
-        await asyncio.to_thread(self.store.renew, self.owner, list(self._tasks), now + self.lease)
-        taken = 0
-        for job in await asyncio.to_thread(self.store.claimable, self.root, now):
-            if job.id in self._tasks:
-                continue
-            claimed = await asyncio.to_thread(self.store.claim, job.id, self.owner, now + self.lease, now)
-            if claimed is not None:
-                self._start(claimed)
-                taken += 1
-        return taken
+            await asyncio.sleep(PRUNE_SECONDS)
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -193,7 +172,7 @@ class JobRunner:
                 if stored.next_attempt_at is not None:
                     await asyncio.sleep(max(0.0, (stored.next_attempt_at - utc_now()).total_seconds()))
                 stored = await self._deliver_once(stored)
-        except WhisperApiError as exc:  # the database failed: the lease runs out and the job is taken up again
+        except WhisperApiError as exc:  # the database failed: the next start takes the job up again
             logger.error("callback job %s stopped: %s", job.id, exc)
         except Exception:
             logger.exception("callback job %s failed unexpectedly", job.id)

@@ -8,31 +8,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Table, inspect, text
-from sqlmodel import Session, SQLModel
+from sqlalchemy import inspect, text
+from sqlmodel import Session
 
 from whisper_api.errors import DatabaseError
 from whisper_api.store.tables import JobRow, SchemaVersionRow
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+LEASE_COLUMNS = ("owner", "lease_until")
+"""Schema 2 added them to the job table for servers sharing jobs by leases; schema 3 drops them
+(servers share jobs through a task queue now, docs/scaling.md)."""
 
 
-def add_lease_columns(session: Session) -> None:
-    """Schema 2: job leases. Databases whose job table came with schema 1 gain the two columns."""
+def no_change(session: Session) -> None:
+    """Schema 2 added the job lease columns, which schema 3 removes again: nothing to do on the way."""
+
+
+def drop_lease_columns(session: Session) -> None:
+    """Schema 3: the job table loses the lease columns."""
     connection = session.connection()
     present = {column["name"] for column in inspect(connection).get_columns(JobRow.__tablename__)}
-    for name in ("owner", "lease_until"):
-        if name not in present:
-            column_type = _jobs().columns[name].type.compile(dialect=connection.dialect)
-            connection.execute(text(f"ALTER TABLE {JobRow.__tablename__} ADD COLUMN {name} {column_type}"))
-
-
-def _jobs() -> Table:
-    return SQLModel.metadata.tables[str(JobRow.__tablename__)]
+    for name in LEASE_COLUMNS:
+        if name in present:
+            connection.execute(text(f"ALTER TABLE {JobRow.__tablename__} DROP COLUMN {name}"))
 
 
 # Version -> the change that brings a database from the version before up to it.
-MIGRATIONS: dict[int, Callable[[Session], None]] = {2: add_lease_columns}
+MIGRATIONS: dict[int, Callable[[Session], None]] = {2: no_change, 3: drop_lease_columns}
 
 
 def upgrade(session: Session) -> None:

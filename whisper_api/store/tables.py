@@ -90,6 +90,3 @@ class JobRow(SQLModel, table=True):
     next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_at: datetime = Field(sa_type=UtcDateTime)
     updated_at: datetime = Field(sa_type=UtcDateTime, index=True)
-    owner: str | None = Field(default=None, max_length=64)
-    """The server process working on the job while ``lease_until`` is in the future."""
-    lease_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
