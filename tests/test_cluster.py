@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -20,55 +16,17 @@ import pytest
 
 from tests.support.audio_files import write_wav
 from tests.support.callbacks import Receiver, receive_callbacks
-from tests.support.server import RunningServer, free_port, model_home, run_server, stop
+from tests.support.cluster import REDIS, run_redis, run_worker
+from tests.support.server import RunningServer, free_port, model_home, run_server
 from whisper_api.audio import decode_file
 from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.store.db import Database
 
 pytest.importorskip("celery", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
-REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="needs redis-server (apt install redis-server)")
 QUICK = {"WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05",
          "WHISPER_API_THREADS": "1", "WHISPER_API_REQUEST_TIMEOUT": "40"}
-
-
-@contextmanager
-def run_redis(folder: Path) -> Iterator[str]:
-    assert REDIS is not None
-    port = free_port()
-    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(folder)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@contextmanager
-def run_worker(home: Path, env: dict[str, str], name: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = home / f"worker-{name}.log"
-    inherited = {key: value for key, value in os.environ.items() if not key.startswith("WHISPER_API_")}
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "whisper_api", "worker", "--model", "tiny.en"],
-                                   stdout=out, stderr=subprocess.STDOUT,
-                                   env={**inherited, "WHISPER_API_HOME": str(home), **env})
-    try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log.read_text(errors="replace"):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
-            time.sleep(0.1)
-        yield process
-    finally:
-        stop(process, 30)
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 With the ``broker_url`` setting (Redis, or RabbitMQ's ``amqp://``), a server keeps a callback
 job's audio in ``spool_dir`` (a folder every server and worker mounts) and its row in the shared
-database, and sends the job's id to the queue. A worker transcribes it (one task), then delivers
-it (another task per attempt, the next one scheduled with the retry delay). Workers acknowledge a
-task only when it has finished (``acks_late``) and take one at a time per slot, so the task of a
-worker killed mid-way goes to another once the broker's visibility timeout has passed; the job's
-row says how far it got, so a run again never transcribes (or counts) a stored result twice.
+database, and sends the job's id to the queue. A worker transcribes it and tries to deliver it
+(one task); a refused delivery is tried again by a task of its own, scheduled with the retry
+delay. Workers acknowledge a task only when it has finished (``acks_late``) and take one at a
+time per slot, so the task of a worker killed mid-way goes to another once the broker's
+visibility timeout has passed; the job's row says how far it got, so a run again never
+transcribes (or counts) a stored result twice.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ class QueueUnavailable(WhisperApiError):
 
 def visibility_timeout(settings: Settings) -> float:
     """Seconds a task may stay unacknowledged before the broker hands it to another worker: more than
-    the longest task (a transcription, within the request timeout, or one delivery attempt) and than
-    the longest wait a delivery is scheduled after (the broker counts a waiting task as unacknowledged)."""
+    the longest task (a transcription, within the request timeout, and the first delivery attempt)
+    and than the longest wait a delivery is scheduled after (the broker counts a waiting task as
+    unacknowledged)."""
     longest_wait = retry_delay(settings.callback_retry_seconds, settings.callback_attempts)
-    return max(settings.request_timeout, ATTEMPT_TIMEOUT, longest_wait) + MARGIN_SECONDS
+    return max(settings.request_timeout + ATTEMPT_TIMEOUT, longest_wait) + MARGIN_SECONDS
 
 
 def celery_app(settings: Settings) -> Celery:
