@@ -13,7 +13,7 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY whisper_api ./whisper_api
 RUN python -m venv /opt/whisper-api \
-    && /opt/whisper-api/bin/pip install --no-cache-dir ".[server,postgres]"
+    && /opt/whisper-api/bin/pip install --no-cache-dir ".[server,postgres,redis,cluster]"
 # whisper-cli from the pinned whisper.cpp source, only when asked for (it takes minutes to compile).
 RUN mkdir -p /opt/whisper-cli \
     && if [ "$WHISPER_CLI" = "1" ]; then /opt/whisper-api/bin/whisper-api engine build --dest /opt/whisper-cli; fi

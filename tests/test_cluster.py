@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
 
@@ -41,9 +43,9 @@ def _submit(server: RunningServer, key: str, audio: bytes, receiver: Receiver) -
     return str(answer.json()["request_id"])
 
 
-def _wait(check: object, seconds: float, what: str) -> None:
+def _wait(check: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, what
         time.sleep(0.1)
 
@@ -94,3 +96,20 @@ def test_a_server_whose_broker_is_down_refuses_the_job_and_keeps_nothing(tmp_pat
                             headers={"Authorization": f"Token {key.text}"}, timeout=60)
     assert answer.status_code == 503 and "task queue" in answer.json()["err_msg"]
     assert not any((home / "jobs").iterdir())
+
+
+def test_jobs_queued_before_redis_restarts_run_after_it_returns(cluster_home: Path, jfk: Path) -> None:
+    home, port = cluster_home, free_port()
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("cluster", ("listen",))[1].text
+    env = {**QUICK, "WHISPER_API_BROKER_URL": f"redis://127.0.0.1:{port}/0"}
+    with ExitStack() as running:
+        receiver = running.enter_context(receive_callbacks())
+        with ExitStack() as first_redis:
+            first_redis.enter_context(run_redis(home, port, persist=True))
+            server = running.enter_context(run_server(home, "--model", "tiny.en", env=env))
+            before = [_submit(server, key, jfk.read_bytes(), receiver) for _ in range(2)]
+        running.enter_context(run_redis(home, port, persist=True))  # Redis is back; the server stayed up
+        after = _submit(server, key, jfk.read_bytes(), receiver)
+        running.enter_context(run_worker(home, env, "after-restart"))
+        _wait(lambda: len(receiver.deliveries) == 3, 120, "a job queued before the restart was lost")
+    assert sorted(delivery.headers["dg-request-id"] for delivery in receiver.deliveries) == sorted([*before, after])

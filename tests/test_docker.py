@@ -84,6 +84,28 @@ def test_compose_runs_the_server_on_a_volume_with_one_shot_tasks() -> None:
         assert services[task]["volumes"] == ["whisper-data:/data"] and services[task]["profiles"] == ["tools"]
 
 
+def test_the_cluster_profile_shares_one_queue_database_spool_and_home() -> None:
+    services = compose()
+    nodes = {name: services[name] for name in ("api-1", "api-2", "worker-1", "worker-2")}
+    assert all(node["profiles"] == ["cluster"] and node["image"] == services["whisper-api"]["image"]
+               for node in nodes.values())
+    environments = [node["environment"] for node in nodes.values()]
+    assert all(environment == environments[0] for environment in environments)
+    environment = environments[0]
+    assert isinstance(environment, dict)
+    assert environment["WHISPER_API_BROKER_URL"].startswith("redis://redis:")
+    assert environment["WHISPER_API_DATABASE_URL"].startswith("postgresql+psycopg://whisper:whisper@postgres/")
+    assert all(f"whisper-spool:{environment['WHISPER_API_SPOOL_DIR']}" in node["volumes"]
+               and "whisper-data:/data" in node["volumes"] for node in nodes.values())
+    worker = ["whisper-api", "worker"]
+    assert [node.get("command") for node in nodes.values()] == [None, None, worker, worker]
+    balancer = services["balancer"]["command"]
+    assert isinstance(balancer, list) and [balancer[i + 1] for i, part in enumerate(balancer) if part == "--to"] == [
+        "api-1:7860", "api-2:7860"]
+    assert "--appendonly" in services["redis"]["command"]
+    assert any("[server,postgres,redis,cluster]" in rest for keyword, rest in instructions() if keyword == "RUN")
+
+
 def _image_environment(home: Path, port: int) -> dict[str, str]:
     """The image's ENV, with the volume and the port moved to this test's own."""
     inherited = {name: value for name, value in os.environ.items() if not name.startswith("WHISPER_API_")}

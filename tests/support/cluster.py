@@ -18,11 +18,14 @@ REDIS = shutil.which("redis-server")
 
 
 @contextmanager
-def run_redis(folder: Path) -> Iterator[str]:
+def run_redis(folder: Path, port: int | None = None, persist: bool = False) -> Iterator[str]:
+    """A Redis on loopback (on ``port``, else a free one); with ``persist``, its data in an
+    append-only file in ``folder``, so another one started there finds it."""
     assert REDIS is not None
-    port = free_port()
-    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(folder)], stdout=subprocess.DEVNULL)
+    port = port or free_port()
+    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "yes" if persist else "no", "--dir", str(folder)],
+                               stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
