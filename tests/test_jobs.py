@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,19 @@ def test_usage_counts_callback_jobs(served: tuple[RunningServer, Path, tuple[str
     assert day.requests == 1 and day.audio_seconds == pytest.approx(4.0, abs=0.05)
 
 
+
+
+def test_each_step_of_a_job_is_claimed_by_one_run(tmp_path: Path) -> None:
+    """What lets a job's task run again (a worker gone, a task sent twice) without doing anything twice."""
+    jobs = JobStore(Database(f"sqlite:///{tmp_path / 'jobs.db'}"))
+    jobs.add("job", None, "{}", str(tmp_path / "jobs" / "job" / "audio"), "0" * 64, "http://127.0.0.1:9/", "POST")
+    assert jobs.advance("job", ("queued", "running"), status="running") is not None
+    assert jobs.advance("job", ("queued", "running"), status="delivering", result="{}") is not None
+    assert jobs.advance("job", ("queued", "running"), status="running") is None  # stored: not transcribed again
+    now = datetime.now(timezone.utc)
+    assert jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35)) is not None
+    assert jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35)) is None  # another run has it
+    jobs.update("job", attempts=1, next_attempt_at=now + timedelta(seconds=60))
+    assert jobs.claim_attempt("job", 1, now, now + timedelta(seconds=35)) is None  # not due yet
+    assert jobs.claim_attempt("job", 1, now + timedelta(seconds=61), now + timedelta(seconds=96)) is not None
+    assert [job.id for job in jobs.stale(now + timedelta(seconds=1))] == ["job"]

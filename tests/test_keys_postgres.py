@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -60,6 +60,9 @@ def test_limits_and_callback_jobs_live_in_the_shared_database(postgres_url: str)
     assert not jobs.unfinished(Path("/srv/b/jobs"))
     assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING, result="{}") is not None
     assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING) is None  # a second run finds it stored
+    now = datetime.now(timezone.utc)
+    assert jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35)) is not None
+    assert jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35)) is None  # one run makes each attempt
     finished = jobs.update("job-1", status=DONE, attempts=1, result='{"ok": true}')
     assert (finished.status, finished.attempts) == (DONE, 1)
     assert jobs.prune(finished.updated_at) == 0 and jobs.prune(finished.updated_at + timedelta(seconds=1)) == 1

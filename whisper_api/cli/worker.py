@@ -20,8 +20,6 @@ def worker(
                                                 help="Transcriptions at once, each with its own model copy.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="CPU threads per transcription.")]
     = None,
-    queues: Annotated[list[str] | None, typer.Option("--queue", "-Q", help="Queue to take tasks from "
-                                                     "(repeatable; default whisper-api).")] = None,
 ) -> None:
     """Run callback jobs from the task queue (the broker_url setting) on this machine, until stopped."""
     settings = load_settings({"model": model, "engine": engine, "workers": workers, "threads": threads})
@@ -29,7 +27,6 @@ def worker(
         raise WhisperApiError("a worker takes its jobs from a task queue: set WHISPER_API_BROKER_URL "
                               "(e.g. redis://localhost:6379/0), the same as the servers'")
     try:
-        from whisper_api.server.queue import QUEUE
         from whisper_api.server.worker import run_worker
     except ImportError:
         raise WhisperApiError("the worker needs its extra: pip install 'whisper-api[cluster]'") from None
@@ -39,4 +36,7 @@ def worker(
         warn(crowded)
     info(f"whisper-api worker on {redact(settings.broker_url)}  model: {settings.model}  engine: {settings.engine}  "
          f"workers: {settings.workers}  threads: {settings.threads}  spool: {settings.spool_dir}")
-    run_worker(settings, queues or [QUEUE])
+    if settings.database_url.startswith("sqlite"):
+        warn(f"the job database is {redact(settings.database_url)}: a worker on another machine than the "
+             "servers needs the database they share (database_url, e.g. PostgreSQL)")
+    run_worker(settings)

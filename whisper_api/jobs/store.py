@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
@@ -65,6 +65,25 @@ class JobStore:
             changed = session.connection().execute(statement).rowcount == 1
             session.commit()
         return self.get(job_id) if changed else None
+
+    def claim_attempt(self, job_id: str, attempts: int, now: datetime, busy_until: datetime) -> Job | None:
+        """The job, held for its next delivery attempt until ``busy_until``, when it is delivering, has
+        had ``attempts`` attempts and its next one is due; None when another run has it or it is not due."""
+        statement = update(JobRow).where(
+            col(JobRow.id) == job_id, col(JobRow.status) == DELIVERING, col(JobRow.attempts) == attempts,
+            or_(col(JobRow.next_attempt_at).is_(None), col(JobRow.next_attempt_at) <= now),
+        ).values(next_attempt_at=busy_until)
+        with self.database.session() as session:
+            claimed = session.connection().execute(statement).rowcount == 1
+            session.commit()
+        return self.get(job_id) if claimed else None
+
+    def stale(self, before: datetime) -> list[Job]:
+        """Unfinished jobs unchanged since ``before``, oldest first."""
+        query = select(JobRow).where(col(JobRow.status).in_(UNFINISHED), col(JobRow.updated_at) < before).order_by(
+            col(JobRow.updated_at))
+        with self.database.session() as session:
+            return list(session.exec(query).all())
 
     def unfinished(self, audio_root: Path) -> list[Job]:
         """Unfinished jobs with their audio in ``audio_root``, oldest first."""

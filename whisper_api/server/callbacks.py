@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from whisper_api.errors import JobNotFoundError, WhisperApiError
 from whisper_api.jobs.store import DELIVERING, DONE, FAILED, QUEUED, RUNNING, Job, JobStore
 from whisper_api.keys import utc_now
-from whisper_api.server.delivery import Delivery, attempt, retry_delay
+from whisper_api.server.delivery import ATTEMPT_TIMEOUT, Delivery, attempt, retry_delay
 from whisper_api.server.errors import JSON_TYPE, ApiError, from_core, too_many
 from whisper_api.server.fetch import AllowList, check_url
 from whisper_api.server.metrics import Metrics
@@ -38,8 +38,9 @@ logger = logging.getLogger("whisper_api.server")
 METHODS = ("POST", "PUT")
 FULL_RETRY_SECONDS = 60
 """Retry-After when max_jobs are pending: jobs take minutes, and their deliveries longer."""
-PRUNE_SECONDS = 60.0
-"""How often finished jobs past their retention are forgotten."""
+KEEP_SECONDS = 60.0
+"""How often finished jobs past their retention are forgotten, and jobs that stopped are taken up."""
+HOLD_MARGIN_SECONDS = 5.0
 UNEXPECTED = "Unexpected server error; see the server's log."
 
 
@@ -75,6 +76,10 @@ async def callback_of(query: Mapping[str, Sequence[str]], allowed: AllowList) ->
 
 class JobQueue(Protocol):
     """Where a server hands its jobs to workers (server/queue.py); without one, it runs them itself."""
+
+    stale_after: float
+    """Seconds after which a started job nobody has changed has lost its task (its worker and the
+    broker's copy both gone): it is sent again."""
 
     async def enqueue(self, job_id: str) -> None: ...
 
@@ -130,15 +135,13 @@ class JobRunner:
             raise ApiError(503, "SERVICE_UNAVAILABLE", "The task queue is unreachable; try again shortly.") from None
 
     async def start(self) -> None:
-        """Take up this server's unfinished jobs (without a queue: with one, workers hold them), then
-        forget finished jobs past their retention from time to time."""
-        if self.queue is None:
-            unfinished = await asyncio.to_thread(self.store.unfinished, self.root)
-            for job in unfinished:
-                self._start(job)
-            if unfinished:
-                logger.info("callback jobs: %d unfinished ones taken up", len(unfinished))
-        self._keeper = asyncio.create_task(self._prune())
+        """Take up this server's unfinished jobs, and go on doing so from time to time (jobs stopped by
+        a database fault), forgetting finished jobs past their retention; with a queue, send again
+        the started jobs whose tasks were lost instead."""
+        if self.queue is None and not self.settings.database_url.startswith("sqlite"):
+            logger.warning("callback jobs: several servers sharing this database must share a task queue "
+                           "(broker_url) to run each job once; see docs/scaling.md")
+        self._keeper = asyncio.create_task(self._keep())
 
     async def stop(self) -> None:
         """Stop every job where it stands; its state is in the database for the next start."""
@@ -147,16 +150,33 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _prune(self) -> None:
+    async def _keep(self) -> None:
         retention = timedelta(hours=self.settings.job_retention_hours)
         while True:
             try:
                 pruned = await asyncio.to_thread(self.store.prune, utc_now() - retention)
-                if pruned:
-                    logger.info("callback jobs: %d finished ones pruned", pruned)
-            except WhisperApiError as exc:  # the database is away: try again next round
+                taken = await (self._take_up() if self.queue is None else self._send_again(self.queue))
+                if pruned or taken:
+                    logger.info("callback jobs: %d taken up again, %d finished ones pruned", taken, pruned)
+            except WhisperApiError as exc:  # the database or the broker is away: try again next round
                 logger.error("callback jobs: %s", exc)
-            await asyncio.sleep(PRUNE_SECONDS)
+            await asyncio.sleep(KEEP_SECONDS)
+
+    async def _take_up(self) -> int:
+        unfinished = await asyncio.to_thread(self.store.unfinished, self.root)
+        stopped = [job for job in unfinished if job.id not in self._tasks]
+        for job in stopped:
+            self._start(job)
+        return len(stopped)
+
+    async def _send_again(self, queue: JobQueue) -> int:
+        # Queued jobs may wait long behind others and are left alone; a job's runs claim each step.
+        stale = await asyncio.to_thread(self.store.stale, utc_now() - timedelta(seconds=queue.stale_after))
+        started = [job for job in stale if job.status != QUEUED]
+        for job in started:
+            await asyncio.to_thread(self.store.update, job.id)  # not sent again at the next round
+            await queue.enqueue(job.id)
+        return len(started)
 
     def _start(self, job: Job) -> None:
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -197,16 +217,17 @@ class JobRunner:
         except JobNotFoundError:
             return None
         left = await self._deliver_once(job) if job.status == DELIVERING else None
-        if left is None or left.next_attempt_at is None:
+        if left is None:
             return None
-        return max(0.0, (left.next_attempt_at - utc_now()).total_seconds())
+        return max(0.0, (left.next_attempt_at - utc_now()).total_seconds()) if left.next_attempt_at else 0.0
 
     async def _transcribe(self, job: Job) -> Job | None:
         """The job with its result stored, ready for delivery; None when another run stored it first."""
-        await asyncio.to_thread(self.store.update, job.id, status=RUNNING)
+        if await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=RUNNING) is None:
+            return None
         audio = Path(job.audio_path)
         try:
-            if not audio.exists():
+            if not await asyncio.to_thread(audio.exists):
                 raise ApiError(500, "INTERNAL_SERVER_ERROR", "The job's audio was lost before it was transcribed.")
             result = await self._transcribe_job(job, audio)
             outcome: dict[str, Any] = {"result": result.body.decode(), "result_type": result.media_type}
@@ -218,23 +239,32 @@ class JobRunner:
         stored = await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=DELIVERING, **outcome)
         if stored is None:  # another run of this job stored its result (and counted it) first
             return None
-        shutil.rmtree(audio.parent, ignore_errors=True)  # only once the result is safely stored
+        await asyncio.to_thread(shutil.rmtree, audio.parent, True)  # only once the result is safely stored
         if seconds:  # counted once stored: a job cut short before is transcribed (and counted) again
             await self._record_usage(stored.key_id, seconds, stored.id)
         return stored
 
     async def _deliver_once(self, job: Job) -> Job | None:
-        """One delivery attempt; the job, with its next attempt's time, while attempts are left after a
-        failed one; None once it is finished."""
+        """One delivery attempt, when it is due and no other run of the job is making it; the job,
+        with its next attempt's time, while it is unfinished; None once it is finished."""
         attempts = self.settings.callback_attempts
         if job.attempts >= attempts:
             await self._give_up(job)
             return None
+        now = utc_now()
+        held = await asyncio.to_thread(self.store.claim_attempt, job.id, job.attempts, now,
+                                       now + timedelta(seconds=ATTEMPT_TIMEOUT + HOLD_MARGIN_SECONDS))
+        if held is None:  # not due yet, or another run is making this attempt, or the job has finished
+            current = await asyncio.to_thread(self.store.get, job.id)
+            return current if current.status == DELIVERING else None
         headers = {"content-type": job.result_type or JSON_TYPE, "dg-request-id": job.id}
         if job.key_id is not None:
             headers["dg-token"] = job.key_id  # Deepgram's header: the key's id, never its secret
         delivery = Delivery(job.callback, job.callback_method, (job.result or "").encode(), headers)
-        why = await attempt(delivery, self.allowed_hosts)
+        try:
+            why = await asyncio.wait_for(attempt(delivery, self.allowed_hosts), ATTEMPT_TIMEOUT)
+        except asyncio.TimeoutError:
+            why = f"the callback did not answer within {ATTEMPT_TIMEOUT:g} s"
         self.metrics.callbacks.labels("refused" if why else "delivered").inc()
         if why is None:
             await asyncio.to_thread(self.store.update, job.id, status=FAILED if job.error else DONE,

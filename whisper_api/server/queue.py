@@ -26,19 +26,27 @@ TRANSCRIBE_TASK, DELIVER_TASK = "whisper_api.transcribe_job", "whisper_api.deliv
 MARGIN_SECONDS = 10.0
 SWEEP_SECONDS = 10.0
 """How often a worker looks for tasks whose worker vanished (at most; sooner for short timeouts)."""
+BROKER_SOCKET_SECONDS = 30.0
+"""A broker that does not answer within this fails the call instead of holding it forever."""
 
 
 class QueueUnavailable(WhisperApiError):
     """The broker did not take the task."""
 
 
+def longest_wait(settings: Settings) -> float:
+    """Seconds: the longest a task is scheduled to wait, a delivery's next attempt or a task run again
+    after a passing fault (the database away), which waits as deliveries do, doubling."""
+    return max(1.0, retry_delay(settings.callback_retry_seconds, settings.callback_attempts))
+
+
 def visibility_timeout(settings: Settings) -> float:
-    """Seconds a task may stay unacknowledged before the broker hands it to another worker: more than
-    the longest task (a transcription, within the request timeout, and the first delivery attempt)
-    and than the longest wait a delivery is scheduled after (the broker counts a waiting task as
-    unacknowledged)."""
-    longest_wait = retry_delay(settings.callback_retry_seconds, settings.callback_attempts)
-    return max(settings.request_timeout + ATTEMPT_TIMEOUT, longest_wait) + MARGIN_SECONDS
+    """Seconds a task may stay unacknowledged before the broker hands it to another worker. The broker
+    counts from when a worker takes the task, and a worker runs every task it takes at once (as many
+    threads as slots, one task each), so: the longest wait a task is scheduled after, then the
+    longest run (a transcription within the request timeout, or a delivery attempt), then the first
+    delivery attempt that follows a transcription."""
+    return longest_wait(settings) + max(settings.request_timeout, ATTEMPT_TIMEOUT) + ATTEMPT_TIMEOUT + MARGIN_SECONDS
 
 
 def celery_app(settings: Settings) -> Celery:
@@ -50,7 +58,8 @@ def celery_app(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": visibility,
                                   "unacked_restore_interval": min(SWEEP_SECONDS, visibility / 10),
-                                  "unacked_restore_throttle": 1})
+                                  "unacked_restore_throttle": 1, "socket_timeout": BROKER_SOCKET_SECONDS,
+                                  "socket_connect_timeout": BROKER_SOCKET_SECONDS})
     return app
 
 
@@ -59,6 +68,7 @@ class CeleryJobQueue:
 
     def __init__(self, settings: Settings) -> None:
         self.app = celery_app(settings)
+        self.stale_after = 2 * visibility_timeout(settings)
 
     async def enqueue(self, job_id: str) -> None:
         try:

@@ -2,28 +2,26 @@
 
 It holds the same parts as a server (the workers with their loaded models, the job table, usage
 counting; see state.py), on an event loop of its own in a background thread; Celery's threads
-hand each task to that loop and wait. As many tasks run at once as the engine has slots, plus
-as many again for deliveries, which wait on the network, not the cores.
+hand each task to that loop and wait. As many tasks run at once as the engine has slots: a
+worker takes no task it cannot start at once, so the broker's timeout counts running time only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from celery import Task
 
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.deepgram.listen import transcribe_callback_job
-from whisper_api.server.queue import DELIVER_TASK, TRANSCRIBE_TASK, celery_app
+from whisper_api.server.queue import DELIVER_TASK, QUEUE, TRANSCRIBE_TASK, celery_app, longest_wait
 from whisper_api.server.state import ServerState
 from whisper_api.settings import Settings, engine_slots
 
 Result = TypeVar("Result")
-RETRY_BACKOFF_MAX = 600
-"""Seconds: the longest wait before a task that failed on a passing fault (the database away) runs again."""
 
 
 class Loop:
@@ -37,14 +35,14 @@ class Loop:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
 
 
-def run_worker(settings: Settings, queues: Sequence[str], log_level: str = "INFO") -> None:
-    """Load the model, then take tasks from ``queues`` until stopped (SIGTERM: after the running ones)."""
+def run_worker(settings: Settings, log_level: str = "INFO") -> None:
+    """Load the model, then take tasks until stopped (SIGTERM: after the running ones)."""
     state = ServerState.create(settings, transcribe_callback_job)
     loop = Loop()
     loop.run(state.workers.load())
     app = celery_app(settings)
-    retried = {"autoretry_for": (WhisperApiError,), "retry_backoff": True, "retry_backoff_max": RETRY_BACKOFF_MAX,
-               "max_retries": None}
+    retried = {"autoretry_for": (WhisperApiError,), "retry_backoff": True,
+               "retry_backoff_max": round(longest_wait(settings)), "max_retries": None}
 
     @app.task(name=TRANSCRIBE_TASK, **retried)  # type: ignore[untyped-decorator]
     def transcribe_job(job_id: str) -> None:
@@ -62,7 +60,7 @@ def run_worker(settings: Settings, queues: Sequence[str], log_level: str = "INFO
 
     slots, _ = engine_slots(settings)
     try:
-        app.worker_main(["worker", "--pool=threads", f"--concurrency={2 * slots}", f"--queues={','.join(queues)}",
+        app.worker_main(["worker", "--pool=threads", f"--concurrency={slots}", f"--queues={QUEUE}",
                          f"--loglevel={log_level}", "--task-events", "--without-mingle", "--without-gossip"])
     finally:
         state.close()

@@ -6,6 +6,7 @@ tables that already exist. A database newer than this code is refused, never wri
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from sqlalchemy import inspect, text
@@ -25,8 +26,11 @@ def no_change(session: Session) -> None:
 
 
 def drop_lease_columns(session: Session) -> None:
-    """Schema 3: the job table loses the lease columns."""
+    """Schema 3: the job table loses the lease columns (kept, unused, where SQLite is older than 3.35,
+    which cannot drop a column)."""
     connection = session.connection()
+    if connection.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        return
     present = {column["name"] for column in inspect(connection).get_columns(JobRow.__tablename__)}
     for name in LEASE_COLUMNS:
         if name in present:
