@@ -191,13 +191,13 @@ def test_each_step_of_a_job_is_claimed_by_one_run(tmp_path: Path) -> None:
     """What lets a job's task run again (a worker gone, a task sent twice) without doing anything twice."""
     jobs = JobStore(Database(f"sqlite:///{tmp_path / 'jobs.db'}"))
     jobs.add("job", None, "{}", str(tmp_path / "jobs" / "job" / "audio"), "0" * 64, "http://127.0.0.1:9/", "POST")
-    assert jobs.advance("job", ("queued", "running"), status="running") is not None
-    assert jobs.advance("job", ("queued", "running"), status="delivering", result="{}") is not None
-    assert jobs.advance("job", ("queued", "running"), status="running") is None  # stored: not transcribed again
+    assert jobs.advance("job", ("queued", "running"), status="running")
+    assert jobs.advance("job", ("queued", "running"), status="delivering", result="{}")
+    assert not jobs.advance("job", ("queued", "running"), status="running")  # stored: not transcribed again
     now = datetime.now(timezone.utc)
-    assert jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35)) is not None
-    assert jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35)) is None  # another run has it
+    assert jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35))
+    assert not jobs.claim_attempt("job", 0, now, now + timedelta(seconds=35))  # another run has it
     jobs.update("job", attempts=1, next_attempt_at=now + timedelta(seconds=60))
-    assert jobs.claim_attempt("job", 1, now, now + timedelta(seconds=35)) is None  # not due yet
-    assert jobs.claim_attempt("job", 1, now + timedelta(seconds=61), now + timedelta(seconds=96)) is not None
+    assert not jobs.claim_attempt("job", 1, now, now + timedelta(seconds=35))  # not due yet
+    assert jobs.claim_attempt("job", 1, now + timedelta(seconds=61), now + timedelta(seconds=96))
     assert [job.id for job in jobs.stale(now + timedelta(seconds=1))] == ["job"]

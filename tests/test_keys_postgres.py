@@ -58,11 +58,11 @@ def test_limits_and_callback_jobs_live_in_the_shared_database(postgres_url: str)
     jobs.add("job-1", key.id, "{}", "/srv/a/jobs/job-1/audio", "0" * 64, "https://example.com/hook", "POST")
     assert [job.id for job in jobs.unfinished(Path("/srv/a/jobs"))] == ["job-1"]
     assert not jobs.unfinished(Path("/srv/b/jobs"))
-    assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING, result="{}") is not None
-    assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING) is None  # a second run finds it stored
+    assert jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING, result="{}")
+    assert not jobs.advance("job-1", (QUEUED, RUNNING), status=DELIVERING)  # a second run finds it stored
     now = datetime.now(timezone.utc)
-    assert jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35)) is not None
-    assert jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35)) is None  # one run makes each attempt
+    assert jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35))
+    assert not jobs.claim_attempt("job-1", 0, now, now + timedelta(seconds=35))  # one run makes each attempt
     finished = jobs.update("job-1", status=DONE, attempts=1, result='{"ok": true}')
     assert (finished.status, finished.attempts) == (DONE, 1)
     assert jobs.prune(finished.updated_at) == 0 and jobs.prune(finished.updated_at + timedelta(seconds=1)) == 1

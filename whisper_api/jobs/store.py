@@ -56,19 +56,19 @@ class JobStore:
             session.commit()
         return self.get(job_id)
 
-    def advance(self, job_id: str, statuses: Sequence[str], **values: object) -> Job | None:
-        """The job with ``values`` set if it was in one of ``statuses``; None when it was not (another
-        run of the same job got there first)."""
+    def advance(self, job_id: str, statuses: Sequence[str], **values: object) -> bool:
+        """Set ``values`` if the job is in one of ``statuses``; False when it is not (another run of the
+        same job got there first)."""
         statement = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(statuses)).values(
             updated_at=utc_now(), **values)
         with self.database.session() as session:
             changed = session.connection().execute(statement).rowcount == 1
             session.commit()
-        return self.get(job_id) if changed else None
+        return changed
 
-    def claim_attempt(self, job_id: str, attempts: int, now: datetime, busy_until: datetime) -> Job | None:
-        """The job, held for its next delivery attempt until ``busy_until``, when it is delivering, has
-        had ``attempts`` attempts and its next one is due; None when another run has it or it is not due."""
+    def claim_attempt(self, job_id: str, attempts: int, now: datetime, busy_until: datetime) -> bool:
+        """Hold the job for its next delivery attempt until ``busy_until``, when it is delivering, has had
+        ``attempts`` attempts and its next one is due; False when another run has it or it is not due."""
         statement = update(JobRow).where(
             col(JobRow.id) == job_id, col(JobRow.status) == DELIVERING, col(JobRow.attempts) == attempts,
             or_(col(JobRow.next_attempt_at).is_(None), col(JobRow.next_attempt_at) <= now),
@@ -76,7 +76,7 @@ class JobStore:
         with self.database.session() as session:
             claimed = session.connection().execute(statement).rowcount == 1
             session.commit()
-        return self.get(job_id) if claimed else None
+        return claimed
 
     def stale(self, before: datetime) -> list[Job]:
         """Unfinished jobs unchanged since ``before``, oldest first."""

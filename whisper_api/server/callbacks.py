@@ -86,7 +86,7 @@ class JobQueue(Protocol):
 
 class JobRunner:
     """Runs callback jobs on this server, or, with a ``queue``, hands them to workers, which call
-    ``transcribe_queued`` and ``deliver_queued`` (several servers share jobs only that way)."""
+    ``run_queued`` and ``deliver_queued`` (several servers share jobs only that way)."""
 
     def __init__(self, store: JobStore, settings: Settings, transcribe: TranscribeJob, record_usage: RecordUsage,
                  allowed_hosts: AllowList, metrics: Metrics, queue: JobQueue | None = None) -> None:
@@ -199,16 +199,17 @@ class JobRunner:
             with contextlib.suppress(WhisperApiError):
                 await asyncio.to_thread(self.store.update, job.id, status=FAILED, error=UNEXPECTED)
 
-    async def transcribe_queued(self, job_id: str) -> bool:
-        """A worker's first step of a queued job: transcribe it, unless an earlier run of the same task
-        (a worker that died after storing the result) did. True when the job awaits delivery."""
+    async def run_queued(self, job_id: str) -> float | None:
+        """A worker's run of a queued job: transcribe it, unless a run before (a worker that died after
+        storing the result) did, then make its first delivery attempt. Seconds until the next attempt,
+        or None when the job is finished (or another run of it holds it)."""
         try:
             job: Job | None = await asyncio.to_thread(self.store.get, job_id)
         except JobNotFoundError:  # pruned: finished long ago
-            return False
+            return None
         if job is not None and job.status in (QUEUED, RUNNING):
             job = await self._transcribe(job)
-        return job is not None and job.status == DELIVERING
+        return await self._attempt(job) if job is not None and job.status == DELIVERING else None
 
     async def deliver_queued(self, job_id: str) -> float | None:
         """A worker's delivery attempt: the seconds until the next one, or None when the job is finished."""
@@ -216,14 +217,17 @@ class JobRunner:
             job = await asyncio.to_thread(self.store.get, job_id)
         except JobNotFoundError:
             return None
-        left = await self._deliver_once(job) if job.status == DELIVERING else None
+        return await self._attempt(job) if job.status == DELIVERING else None
+
+    async def _attempt(self, job: Job) -> float | None:
+        left = await self._deliver_once(job)
         if left is None:
             return None
         return max(0.0, (left.next_attempt_at - utc_now()).total_seconds()) if left.next_attempt_at else 0.0
 
     async def _transcribe(self, job: Job) -> Job | None:
         """The job with its result stored, ready for delivery; None when another run stored it first."""
-        if await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=RUNNING) is None:
+        if not await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=RUNNING):
             return None
         audio = Path(job.audio_path)
         try:
@@ -236,9 +240,9 @@ class JobRunner:
             error = _api_error(exc, job.id)
             body = {"err_code": error.err_code, "err_msg": error.err_msg, "request_id": job.id}
             outcome, seconds = {"result": json.dumps(body), "result_type": JSON_TYPE, "error": error.err_msg}, 0.0
-        stored = await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=DELIVERING, **outcome)
-        if stored is None:  # another run of this job stored its result (and counted it) first
-            return None
+        if not await asyncio.to_thread(self.store.advance, job.id, (QUEUED, RUNNING), status=DELIVERING, **outcome):
+            return None  # another run of this job stored its result (and counted it) first
+        stored = await asyncio.to_thread(self.store.get, job.id)
         await asyncio.to_thread(shutil.rmtree, audio.parent, True)  # only once the result is safely stored
         if seconds:  # counted once stored: a job cut short before is transcribed (and counted) again
             await self._record_usage(stored.key_id, seconds, stored.id)
@@ -254,7 +258,7 @@ class JobRunner:
         now = utc_now()
         held = await asyncio.to_thread(self.store.claim_attempt, job.id, job.attempts, now,
                                        now + timedelta(seconds=ATTEMPT_TIMEOUT + HOLD_MARGIN_SECONDS))
-        if held is None:  # not due yet, or another run is making this attempt, or the job has finished
+        if not held:  # not due yet, or another run is making this attempt, or the job has finished
             current = await asyncio.to_thread(self.store.get, job.id)
             return current if current.status == DELIVERING else None
         headers = {"content-type": job.result_type or JSON_TYPE, "dg-request-id": job.id}

@@ -47,10 +47,9 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
     @app.task(name=TRANSCRIBE_TASK, **retried)  # type: ignore[untyped-decorator]
     def transcribe_job(job_id: str) -> None:
         # The first delivery attempt follows at once, in this task; later ones are tasks of their own.
-        if loop.run(state.job_runner.transcribe_queued(job_id)):
-            wait = loop.run(state.job_runner.deliver_queued(job_id))
-            if wait is not None:
-                app.send_task(DELIVER_TASK, args=[job_id], countdown=wait)
+        wait = loop.run(state.job_runner.run_queued(job_id))
+        if wait is not None:
+            app.send_task(DELIVER_TASK, args=[job_id], countdown=wait)
 
     @app.task(name=DELIVER_TASK, bind=True, **retried)  # type: ignore[untyped-decorator]
     def deliver_job(task: Task, job_id: str) -> None:
