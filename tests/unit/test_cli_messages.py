@@ -38,3 +38,9 @@ def test_a_missing_file_and_a_folder_are_named_and_exit_1(command: str, tmp_path
         code, output = run(command, str(path), *extra)
         assert code == 1, output
         assert f"error: {path}: {problem}" in output and output.count(str(path)) == 1
+
+
+@pytest.mark.parametrize("flag", [["--dest", "bin"], ["--force"]])
+def test_the_binding_build_refuses_the_flags_of_the_whisper_cli_build(flag: list[str]) -> None:
+    code, output = run("engine", "build", "--binding", *flag)
+    assert code == 1 and "--binding installs into this Python environment" in output

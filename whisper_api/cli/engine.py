@@ -62,6 +62,9 @@ def build(
     from whisper_api.engine.whisper_cli_build import build_binding, build_whisper_cli, default_bin_dir
 
     if binding:
+        if dest is not None or force:
+            raise WhisperApiError("--dest and --force are for the whisper-cli build; --binding installs into "
+                                  "this Python environment and always builds")
         build_binding(cmake_arg or [], jobs, log=info)
         return
     settings = load_settings()

@@ -146,11 +146,7 @@ def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, pytho
     (whisper.cpp's CMake uses every instruction the CPU has, where the published wheels target a
     common one) and install it into ``python``'s environment in place of the one installed."""
     with tempfile.TemporaryDirectory(prefix="whisper-binding-build-") as work:
-        log(f"fetching the {PIN.requirement} source distribution")
-        try:
-            archive = download_archive(PIN.source, Path(work))
-        except ModelDownloadError as exc:
-            raise EngineError(str(exc)) from exc
+        archive = _download_source(Path(work), log)
         log(f"building {PIN.requirement} (whisper.cpp {PIN.whisper_cpp}) for this CPU; this takes a few minutes")
         # The package's build script passes CMAKE_ARGS to CMake.
         environment = {**os.environ, "CMAKE_ARGS": " ".join([*BINDING_CMAKE_ARGS, *cmake_args]),
@@ -160,12 +156,17 @@ def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, pytho
     log(f"installed {PIN.requirement} built for this CPU (whisper-api engine info shows its features)")
 
 
-def _fetch_source(work: Path, log: Log) -> Path:
+def _download_source(work: Path, log: Log) -> Path:
+    """The pinned source distribution, checked against its SHA-256."""
     log(f"fetching the {PIN.requirement} source distribution")
     try:
-        archive = download_archive(PIN.source, work)
+        return download_archive(PIN.source, work)
     except ModelDownloadError as exc:
         raise EngineError(str(exc)) from exc
+
+
+def _fetch_source(work: Path, log: Log) -> Path:
+    archive = _download_source(work, log)
     with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.name.startswith(PIN.source_prefix)]
         for member in members:  # refuse anything that would land outside the work folder

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import Delete, Update, delete, or_, update
 from sqlmodel import col, select
 
 from whisper_api.clock import utc_now
@@ -50,10 +50,7 @@ class JobStore:
             return row
 
     def update(self, job_id: str, **values: object) -> Job:
-        statement = update(JobRow).where(col(JobRow.id) == job_id).values(updated_at=utc_now(), **values)
-        with self.database.session() as session:
-            session.execute(statement)
-            session.commit()
+        self._rows_changed(update(JobRow).where(col(JobRow.id) == job_id).values(updated_at=utc_now(), **values))
         return self.get(job_id)
 
     def advance(self, job_id: str, statuses: Sequence[str], **values: object) -> bool:
@@ -61,10 +58,7 @@ class JobStore:
         same job got there first)."""
         statement = update(JobRow).where(col(JobRow.id) == job_id, col(JobRow.status).in_(statuses)).values(
             updated_at=utc_now(), **values)
-        with self.database.session() as session:
-            changed = session.connection().execute(statement).rowcount == 1
-            session.commit()
-        return changed
+        return self._rows_changed(statement) == 1
 
     def claim_attempt(self, job_id: str, attempts: int, now: datetime, busy_until: datetime) -> bool:
         """Hold the job for its next delivery attempt until ``busy_until``, when it is delivering, has had
@@ -73,10 +67,7 @@ class JobStore:
             col(JobRow.id) == job_id, col(JobRow.status) == DELIVERING, col(JobRow.attempts) == attempts,
             or_(col(JobRow.next_attempt_at).is_(None), col(JobRow.next_attempt_at) <= now),
         ).values(next_attempt_at=busy_until)
-        with self.database.session() as session:
-            claimed = session.connection().execute(statement).rowcount == 1
-            session.commit()
-        return claimed
+        return self._rows_changed(statement) == 1
 
     def stale(self, before: datetime) -> list[Job]:
         """Unfinished jobs unchanged since ``before``, oldest first."""
@@ -93,9 +84,12 @@ class JobStore:
 
     def prune(self, before: datetime) -> int:
         """Forget finished jobs (and their results) last changed before ``before``."""
-        statement = delete(JobRow).where(col(JobRow.status).in_((DONE, FAILED)), col(JobRow.updated_at) < before)
+        return self._rows_changed(delete(JobRow).where(col(JobRow.status).in_((DONE, FAILED)),
+                                                       col(JobRow.updated_at) < before))
+
+    def _rows_changed(self, statement: Update | Delete) -> int:
         with self.database.session() as session:
-            deleted = session.connection().execute(statement).rowcount
+            changed = session.connection().execute(statement).rowcount
             session.commit()
-        return int(deleted or 0)
+        return int(changed or 0)
 

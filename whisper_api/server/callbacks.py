@@ -164,10 +164,7 @@ class JobRunner:
 
     async def _take_up(self) -> int:
         unfinished = await asyncio.to_thread(self.store.unfinished, self.root)
-        stopped = [job for job in unfinished if job.id not in self._tasks]
-        for job in stopped:
-            self._start(job)
-        return len(stopped)
+        return sum(self._start(job) for job in unfinished)
 
     async def _send_again(self, queue: JobQueue) -> int:
         # Queued jobs may wait long behind others and are left alone; a job's runs claim each step.
@@ -178,10 +175,15 @@ class JobRunner:
             await queue.enqueue(job.id)
         return len(started)
 
-    def _start(self, job: Job) -> None:
+    def _start(self, job: Job) -> bool:
+        """Run the job here, unless it already runs (a new job may be found unfinished before its
+        submission has started it); True when it was started."""
+        if job.id in self._tasks:
+            return False
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+        return True
 
     async def _run(self, job: Job) -> None:
         try:
@@ -203,23 +205,24 @@ class JobRunner:
         """A worker's run of a queued job: transcribe it, unless a run before (a worker that died after
         storing the result) did, then make its first delivery attempt. Seconds until the next attempt,
         or None when the job is finished (or another run of it holds it)."""
-        try:
-            job: Job | None = await asyncio.to_thread(self.store.get, job_id)
-        except JobNotFoundError:  # pruned: finished long ago
-            return None
+        job = await self._find(job_id)
         if job is not None and job.status in (QUEUED, RUNNING):
             job = await self._transcribe(job)
-        return await self._attempt(job) if job is not None and job.status == DELIVERING else None
+        return await self._attempt(job)
 
     async def deliver_queued(self, job_id: str) -> float | None:
         """A worker's delivery attempt: the seconds until the next one, or None when the job is finished."""
-        try:
-            job = await asyncio.to_thread(self.store.get, job_id)
-        except JobNotFoundError:
-            return None
-        return await self._attempt(job) if job.status == DELIVERING else None
+        return await self._attempt(await self._find(job_id))
 
-    async def _attempt(self, job: Job) -> float | None:
+    async def _find(self, job_id: str) -> Job | None:
+        try:
+            return await asyncio.to_thread(self.store.get, job_id)
+        except JobNotFoundError:  # pruned: finished long ago
+            return None
+
+    async def _attempt(self, job: Job | None) -> float | None:
+        if job is None or job.status != DELIVERING:
+            return None
         left = await self._deliver_once(job)
         if left is None:
             return None

@@ -53,7 +53,7 @@ def celery_app(settings: Settings) -> Celery:
     app = Celery("whisper_api", broker=settings.broker_url, set_as_current=False)
     visibility = visibility_timeout(settings)
     app.conf.update(
-        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_acks_late=True, worker_prefetch_multiplier=1,
         task_default_queue=QUEUE, task_ignore_result=True,  # results live in the job table
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": visibility,
