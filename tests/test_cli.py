@@ -30,7 +30,7 @@ def model_args(micro_model: Path) -> tuple[str, ...]:
 def test_version_and_help_on_every_command() -> None:
     assert run_cli("--version").stdout.decode().startswith("whisper-api ")
     for command in ([], ["transcribe"], ["models"], ["models", "list"], ["models", "download"], ["models", "rm"],
-                    ["models", "path"], ["config"]):
+                    ["models", "path"], ["config"], ["batch"], ["batch", "submit"], ["batch", "status"]):
         result = run_cli(*command, "--help")
         assert result.returncode == 0, command
         assert "Usage" in result.stdout.decode()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from whisper_api.keys import KeyStore
 from whisper_api.store.db import Database
 
 pytest.importorskip("celery", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
+redis = pytest.importorskip("redis", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
 pytestmark = pytest.mark.skipif(REDIS is None, reason="needs redis-server (apt install redis-server)")
 QUICK = {"WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05",
          "WHISPER_API_THREADS": "1", "WHISPER_API_REQUEST_TIMEOUT": "40"}
@@ -113,3 +115,35 @@ def test_jobs_queued_before_redis_restarts_run_after_it_returns(cluster_home: Pa
         running.enter_context(run_worker(home, env, "after-restart"))
         _wait(lambda: len(receiver.deliveries) == 3, 120, "a job queued before the restart was lost")
     assert sorted(delivery.headers["dg-request-id"] for delivery in receiver.deliveries) == sorted([*before, after])
+
+
+def test_a_server_with_remote_workers_answers_from_them(cluster_home: Path, jfk: Path) -> None:
+    home = cluster_home
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("cluster", ("listen",))[1]
+    headers = {"Authorization": f"Token {key.text}"}
+    with run_redis(home) as broker:
+        env = {**QUICK, "WHISPER_API_BROKER_URL": broker, "WHISPER_API_QUEUE_SIZE": "1"}
+        with run_server(home, "--model", "tiny.en", "--remote-workers", env=env) as server:
+            def listen(audio: bytes) -> httpx.Response:
+                return httpx.post(f"{server.url}/v1/listen", params={"language": "en"}, content=audio,
+                                  headers=headers, timeout=60)
+
+            with ThreadPoolExecutor(1) as pool:  # no worker yet: the first request waits in the queue
+                waiting = pool.submit(listen, jfk.read_bytes())
+                queue = redis.Redis.from_url(broker)
+                _wait(lambda: queue.llen("whisper-api-requests") == 1, 30, "the request was never queued")
+                refused = listen(jfk.read_bytes())
+                assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0  # the queue is full
+                with run_worker(home, env, "a"):
+                    answer = waiting.result(60)
+                    assert answer.status_code == 200, answer.text
+                    words = answer.json()["results"]["channels"][0]["alternatives"][0]["words"]
+                    assert "country" in " ".join(word["word"] for word in words)
+                    corrupt = listen(b"not audio at all" * 100)
+                    assert corrupt.status_code == 400 and "audio" in corrupt.json()["err_msg"]
+                    openai = httpx.post(f"{server.url}/v1/audio/transcriptions", headers=headers, timeout=60,
+                                        files={"file": ("jfk.wav", jfk.read_bytes())}, data={"model": "whisper-1"})
+                    assert openai.status_code == 200 and "country" in openai.json()["text"]
+    assert "loaded in" not in server.log_text()  # the server itself loaded no model
+    assert not list((home / "jobs" / "requests").iterdir())  # each request's audio went with its answer
+

@@ -16,6 +16,11 @@ class WhisperApiError(Exception):
     status = 500
 
 
+def missing_extra(what: str, extra: str) -> WhisperApiError:
+    """What to install when an optional part's packages are absent."""
+    return WhisperApiError(f"{what} needs its extra: pip install 'whisper-api[{extra}]'")
+
+
 class InvalidOptionError(WhisperApiError):
     """An option value that cannot work (unknown language, translate on an English-only model...)."""
 

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 ENV_PREFIX = "WHISPER_API_"
 CONFIG_FILENAME = "config.toml"
+MIN_SECRET_CHARACTERS = 32
 FLAG, ENV, CONFIG, DEFAULT = "flag", "environment", "config file", "default"
 
 
@@ -52,6 +53,12 @@ def _parse_positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError("must be a positive number")
     return value
+
+
+def _parse_secret(text: str) -> str:
+    if text and len(text) < MIN_SECRET_CHARACTERS:
+        raise ValueError(f"must be at least {MIN_SECRET_CHARACTERS} characters (e.g. openssl rand -hex 32)")
+    return text
 
 
 def _parse_bool(text: str) -> bool:
@@ -124,6 +131,8 @@ class SettingSpec:
     parse: Callable[[str], Any]
     default: Callable[[Mapping[str, Any]], Any]
     """Computes the default from the settings resolved before this one (in declaration order)."""
+    secret: bool = False
+    """Never shown: ``whisper-api config`` prints *** for it."""
 
     @property
     def env_var(self) -> str:
@@ -176,10 +185,16 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("broker_url", "Server and worker: the task queue for callback jobs, e.g. redis://host:6379/0 "
                 "(pip install 'whisper-api[cluster]'; `whisper-api worker` runs them); empty: the server runs them.",
                 str, lambda _: ""),
+    SettingSpec("remote_workers", "Server: send synchronous requests (POST /v1/listen, the OpenAI routes) to the "
+                "task queue's workers and wait, instead of transcribing here (needs a redis:// broker_url).",
+                _parse_bool, lambda _: False),
     SettingSpec("spool_dir", "Server and worker: where callback jobs' audio waits; with a broker, a folder every "
                 "server and worker mounts.", _parse_path, lambda resolved: resolved["home"] / "jobs"),
     SettingSpec("rate_limit_storage", "Server: where per-key request counts live: memory:// (one server) or a "
                 "shared store such as redis://host:6379 (pip install 'whisper-api[redis]').", str, lambda _: "memory://"),
+    SettingSpec("signing_secret", "Server: the secret temporary tokens (/v1/auth/grant) are signed with, 32 "
+                "characters or more, the same on every server behind one address; empty: a random one kept in "
+                "$WHISPER_API_HOME/server-secret.", _parse_secret, lambda _: "", secret=True),
     SettingSpec("metrics", "Server: serve Prometheus metrics at /metrics.", _parse_bool, lambda _: True),
     SettingSpec("no_auth", "Server: accept requests without an API key (local development only).", _parse_bool,
                 lambda _: False),
@@ -216,8 +231,10 @@ class Settings:
     callback_retry_seconds: float
     job_retention_hours: float
     broker_url: str
+    remote_workers: bool
     spool_dir: Path
     rate_limit_storage: str
+    signing_secret: str = field(repr=False)
     metrics: bool
     no_auth: bool
     auto_download: bool
@@ -262,7 +279,8 @@ def _parse(spec: SettingSpec, raw: object, origin: str) -> Any:
     try:
         return spec.parse(raw)
     except ValueError as exc:
-        raise SettingsError(f"bad value {raw!r} for {spec.name} (from {origin}): {exc}") from exc
+        shown = "***" if spec.secret else repr(raw)
+        raise SettingsError(f"bad value {shown} for {spec.name} (from {origin}): {exc}") from exc
 
 
 def load_settings(

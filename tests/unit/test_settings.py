@@ -73,6 +73,16 @@ def test_config_never_prints_a_database_password() -> None:
     assert "postgresql+psycopg://whisper:***@db.internal:5432/keys" in out
 
 
+def test_the_signing_secret_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cr3t-" * 6
+    out = run_cli("config", env={"WHISPER_API_SIGNING_SECRET": secret, "COLUMNS": "300"}).stdout.decode()
+    assert secret not in out and "signing_secret" in out
+    monkeypatch.setenv("WHISPER_API_SIGNING_SECRET", "too-short")
+    with pytest.raises(SettingsError, match="at least 32 characters") as refused:
+        load_settings()
+    assert "too-short" not in str(refused.value)
+
+
 @pytest.mark.parametrize(("files", "quota"), [
     ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2 with a limit
     ({"cpu.max": "max 100000\n"}, None),  # v2, no limit

@@ -31,7 +31,7 @@ with open(os.environ["MODULES_FILE"], "w") as out:
 
 
 @pytest.mark.parametrize("arguments", [["--version"], ["--help"], ["transcribe", "--help"], ["live", "--help"],
-                                       ["nosuch-command"]])
+                                       ["batch", "--help"], ["nosuch-command"]])
 def test_the_cli_starts_without_the_heavy_stacks(arguments: list[str], tmp_path: Path) -> None:
     listing = tmp_path / "modules.json"
     subprocess.run([sys.executable, "-c", RUN_CLI, *arguments], capture_output=True, timeout=60, check=True,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 import whisper_api
-from whisper_api.cli import config, diarize, engine, keys, live, models, serve, transcribe, worker
+from whisper_api.cli import batch, config, diarize, engine, keys, live, models, serve, transcribe, worker
 from whisper_api.cli.flags import flag
 from whisper_api.errors import WhisperApiError
 
@@ -28,6 +28,7 @@ app.command("config")(config.show_config)
 app.add_typer(models.app, name="models")
 app.add_typer(engine.app, name="engine")
 app.add_typer(keys.app, name="keys")
+app.add_typer(batch.app, name="batch")
 
 
 def _print_version(value: bool) -> None:

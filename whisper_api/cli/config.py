@@ -16,6 +16,7 @@ def show_config() -> None:
     for column in ("setting", "value", "source", "environment variable", "meaning"):
         table.add_column(column, overflow="fold")
     for spec in SPECS:
-        table.add_row(spec.name, redact(getattr(settings, spec.name)), settings.sources[spec.name], spec.env_var,
-                      spec.help)
+        value = getattr(settings, spec.name)
+        shown = ("***" if value else "") if spec.secret else redact(value)
+        table.add_row(spec.name, shown, settings.sources[spec.name], spec.env_var, spec.help)
     stdout.print(table)

@@ -11,9 +11,9 @@ import typer
 
 from whisper_api.cli.console import info, warn
 from whisper_api.cli.flags import flag
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import WhisperApiError, missing_extra
 from whisper_api.models import ModelStore
-from whisper_api.settings import engine_slots, load_settings
+from whisper_api.settings import engine_slots, load_settings, redact
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -37,6 +37,8 @@ def serve(
                                                 help="Transcriptions at once, each with its own model copy.")] = None,
     no_auth: Annotated[bool | None, flag("--no-auth", help="Accept requests without a key (development).")]
     = None,
+    remote_workers: Annotated[bool | None, flag(
+        "--remote-workers", help="Send requests to the task queue's workers and wait (needs broker_url).")] = None,
 ) -> None:
     """Start the Deepgram-compatible server: POST and WebSocket /v1/listen, /v1/models, /v1/auth/grant."""
     try:
@@ -44,9 +46,9 @@ def serve(
 
         from whisper_api.server.app import create_app
     except ImportError:
-        raise WhisperApiError("the server needs its extra: pip install 'whisper-api[server]'") from None
+        raise missing_extra("the server", "server") from None
     settings = load_settings({"host": host, "port": port, "model": model, "engine": engine, "workers": workers,
-                              "no_auth": no_auth})
+                              "no_auth": no_auth, "remote_workers": remote_workers})
     ModelStore(settings.models_dir).resolve(settings.model)  # a missing model stops us here, not at first request
     _check_port_free(settings.host, settings.port)  # before loading anything or saying "serving"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -58,8 +60,10 @@ def serve(
     _, crowded = engine_slots(settings)
     if crowded:
         warn(crowded)
-    info(f"whisper-api serving on http://{settings.host}:{settings.port}  model: {settings.model}  "
-         f"engine: {settings.engine}  workers: {settings.workers}  auth: {auth}")
+    engines = (f"requests: the task queue's workers on {redact(settings.broker_url)}" if settings.remote_workers
+               else f"engine: {settings.engine}  workers: {settings.workers}")
+    info(f"whisper-api serving on http://{settings.host}:{settings.port}  model: {settings.model}  {engines}  "
+         f"auth: {auth}")
     # wsproto: uvicorn's default WebSocket implementation logs a spurious error after every refused
     # handshake (an HTTP 401 before the upgrade); this one handles refusals cleanly.
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_level="info",

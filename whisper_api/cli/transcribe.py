@@ -8,9 +8,7 @@ exit code is 1 if any failed.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from whisper_api.batch import write_atomically
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import failed, info, progress_bar, warn
 from whisper_api.cli.downloads import download_with_progress
@@ -115,7 +114,7 @@ def transcribe(
     from whisper_api.core import Transcriber  # the engine stack: loaded only when there is work (fast --help)
 
     with Transcriber(settings) as transcriber:
-        _ensure_model(transcriber, settings)
+        ensure_model(transcriber, settings)
         if options.diarize:
             speaker_options.ensure_diarization_models(settings, options.diarize)
         failures = 0
@@ -132,13 +131,7 @@ def transcribe(
         raise typer.Exit(1)
 
 
-def _umask() -> int:
-    current = os.umask(0o022)  # reading the umask means setting it: put it straight back
-    os.umask(current)
-    return current
-
-
-def _ensure_model(transcriber: Transcriber, settings: Settings) -> None:
+def ensure_model(transcriber: Transcriber, settings: Settings) -> None:
     """Fetch the model first when auto-download is on and it is a catalogue model not yet here."""
     entry = catalogue_model(settings.model) if not looks_like_path(settings.model) else None
     if settings.auto_download and entry and not transcriber.models.path_for(entry.name).is_file():
@@ -195,19 +188,6 @@ def _write(transcript: Transcript, name: str, formats: list[str], destination: s
         return
     for fmt, target in zip(formats, _targets(name, formats, destination), strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(target, FORMATTERS[fmt](transcript))
+        write_atomically(target, FORMATTERS[fmt](transcript))
         info(f"wrote {target}")
 
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Through a temporary file and one rename; the file gets the mode a plain open() would (the umask
-    applies), not mkstemp's owner-only 0600, so a web server or another user can read the subtitles."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        Path(temporary).replace(target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

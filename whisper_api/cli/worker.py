@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from whisper_api.cli.console import info, warn
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import WhisperApiError, missing_extra
 from whisper_api.models import ModelStore
 from whisper_api.settings import engine_slots, load_settings, redact
 
@@ -29,7 +29,7 @@ def worker(
     try:
         from whisper_api.server.worker import run_worker
     except ImportError:
-        raise WhisperApiError("the worker needs its extra: pip install 'whisper-api[cluster]'") from None
+        raise missing_extra("the worker", "cluster") from None
     ModelStore(settings.models_dir).resolve(settings.model)  # a missing model stops us here, not at the first job
     _, crowded = engine_slots(settings)
     if crowded:

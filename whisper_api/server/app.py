@@ -127,6 +127,7 @@ def create_app(settings: Settings) -> Litestar:
 
     async def shut_down(app: Litestar) -> None:
         await server_state.job_runner.stop()
+        await server_state.limiter.close()
         await asyncio.to_thread(server_state.close)
 
     app = Litestar(

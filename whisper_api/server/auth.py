@@ -1,7 +1,8 @@
 """Who is calling: API keys from the key store, and short-lived tokens from ``/v1/auth/grant``.
 
 ``Authorization: Token <key>`` carries a key; ``Bearer <jwt>`` a temporary token (both in any
-case, since the Python SDK sends ``bearer``). Tokens are HS256 JWTs signed with a secret kept in
+case, since the Python SDK sends ``bearer``). Tokens are HS256 JWTs signed with the
+``signing_secret`` setting (servers behind one address share it) or else a secret kept in
 ``$WHISPER_API_HOME/server-secret``; a token stops working as soon as the key that granted it is
 revoked or expires, because every check also reads the key.
 """
@@ -39,6 +40,11 @@ class Caller:
 
 
 ANONYMOUS = Caller(None, ("listen", "admin"))
+
+
+def signing_secret(configured: str, home: Path) -> bytes:
+    """The ``signing_secret`` setting (what servers behind one address share), else the home's own."""
+    return configured.encode() if configured else load_secret(home)
 
 
 def load_secret(home: Path) -> bytes:

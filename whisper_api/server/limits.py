@@ -1,9 +1,12 @@
 """Per-key limits at the door: requests per minute, concurrent live streams, audio-minutes quota.
 
 Request rates use the ``limits`` library's moving window, kept in memory by default or in a
-store several servers share (``WHISPER_API_RATE_LIMIT_STORAGE``, e.g. ``redis://``). Live
-streams are counted in this process, per key and all together (``max_streams``, so idle streams
-cannot pile up ffmpeg processes without end). The quota compares the audio already recorded for the
+store several servers share (``WHISPER_API_RATE_LIMIT_STORAGE``, e.g. ``redis://``). A key's
+concurrent live streams are counted where its requests are: in this process, or in the same Redis,
+where each stream holds a slot that lapses unless its server renews it, so the streams of a
+server that died free their slots by themselves (streams.py). Each server also caps its own streams,
+all keys together (``max_streams``, so idle streams cannot pile up ffmpeg processes without
+end). The quota compares the audio already recorded for the
 key in the current UTC day or month with its allowance; a request that starts under it runs
 to its end, so a key can pass its quota by at most the requests it had running.
 Every refusal is 429 with a Retry-After: when the window frees a slot, or the next period.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import Counter
+from dataclasses import dataclass
 
 from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -24,6 +27,7 @@ from whisper_api.errors import SettingsError
 from whisper_api.keys import KeyStore, utc_now
 from whisper_api.server.auth import Caller
 from whisper_api.server.errors import ApiError
+from whisper_api.server.streams import LocalSlots, SharedSlots, SlotStore
 
 STREAM_RETRY_SECONDS = 5
 """How long a client refused a stream slot should wait: streams end at no predictable time."""
@@ -42,7 +46,7 @@ class KeyLimiter:
             hint = " (pip install 'whisper-api[redis]')" if "redis" in storage_uri else ""
             raise SettingsError(f"rate_limit_storage: {exc}{hint}") from None
         self._window = MovingWindowRateLimiter(storage)
-        self._streams: Counter[str] = Counter()
+        self.slots: SlotStore = SharedSlots(storage_uri) if SharedSlots.serves(storage_uri) else LocalSlots()
         self.open_streams = 0
         self.max_streams = max_streams
         self.store = store
@@ -70,22 +74,37 @@ class KeyLimiter:
             stats = await self._window.get_window_stats(item, key_id)
             raise limit_reached(stats.reset_time - time.time(), what)
 
-    def open_stream(self, caller: Caller) -> None:
-        """Take one of the server's and the key's live-stream slots, or refuse with 429; close_stream
-        gives them back."""
+    async def open_stream(self, caller: Caller) -> StreamSlot:
+        """Take one of the server's and the key's live-stream slots, or refuse with 429; the slot's
+        ``release`` gives them back."""
         if self.open_streams >= self.max_streams:
             raise ApiError(429, "TOO_MANY_REQUESTS", f"Too many requests: this server's limit of {self.max_streams} "
                            "live streams is reached.", {"Retry-After": str(STREAM_RETRY_SECONDS)})
         key_id, allowed = caller.key_id, caller.limits.concurrent_streams
-        if key_id is not None and allowed is not None and self._streams[key_id] >= allowed:
-            raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
+        token = None
+        if key_id is not None and allowed is not None:
+            token = await self.slots.take(key_id, allowed)
+            if token is None:
+                raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
         self.open_streams += 1
-        if key_id is not None:
-            self._streams[key_id] += 1
+        return StreamSlot(self, key_id, token)
 
-    def close_stream(self, caller: Caller) -> None:
-        self.open_streams -= 1
-        if caller.key_id is not None:
-            self._streams[caller.key_id] -= 1
-            if not self._streams[caller.key_id]:
-                del self._streams[caller.key_id]
+    async def close(self) -> None:
+        await self.slots.close()
+
+
+@dataclass
+class StreamSlot:
+    limiter: KeyLimiter
+    key_id: str | None
+    token: str | None
+    """The key's slot, when the key has a stream limit."""
+    released: bool = False
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        self.limiter.open_streams -= 1
+        if self.key_id is not None and self.token is not None:
+            await self.limiter.slots.give_back(self.key_id, self.token)

@@ -23,6 +23,11 @@ from whisper_api.settings import Settings
 
 QUEUE = "whisper-api"
 TRANSCRIBE_TASK, DELIVER_TASK = "whisper_api.transcribe_job", "whisper_api.deliver_job"
+BATCH_TASK = "whisper_api.batch_file"
+REQUESTS_QUEUE, REQUEST_TASK = "whisper-api-requests", "whisper_api.transcribe_request"
+"""Servers' synchronous requests (``serve --remote-workers``): a queue workers read before the other."""
+RESULT_DAYS = 7
+"""How long a batch file's result waits on the broker for its submitter (a rerun within this fetches it)."""
 MARGIN_SECONDS = 10.0
 SWEEP_SECONDS = 10.0
 """How often a worker looks for tasks whose worker vanished (at most; sooner for short timeouts)."""
@@ -49,18 +54,29 @@ def visibility_timeout(settings: Settings) -> float:
     return longest_wait(settings) + max(settings.request_timeout, ATTEMPT_TIMEOUT) + ATTEMPT_TIMEOUT + MARGIN_SECONDS
 
 
-def celery_app(settings: Settings) -> Celery:
-    app = Celery("whisper_api", broker=settings.broker_url, set_as_current=False)
+def celery_app(settings: Settings, results: bool = False) -> Celery:
+    """The queue's app; with ``results``, tasks that keep a result (batch files) keep it on the broker's
+    Redis. Callback jobs keep theirs in the job table, so servers sending them need no result store."""
+    on_redis = settings.broker_url.startswith(("redis://", "rediss://"))
+    backend = settings.broker_url if results and on_redis else None
+    app = Celery("whisper_api", broker=settings.broker_url, backend=backend, set_as_current=False)
     visibility = visibility_timeout(settings)
     app.conf.update(
         task_acks_late=True, worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE, task_ignore_result=True,  # results live in the job table
+        task_default_queue=QUEUE, task_ignore_result=True, result_expires=RESULT_DAYS * 86400,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": visibility,
                                   "unacked_restore_interval": min(SWEEP_SECONDS, visibility / 10),
                                   "unacked_restore_throttle": 1, "socket_timeout": BROKER_SOCKET_SECONDS,
+                                  "queue_order_strategy": "priority",  # the queues in the order a worker names them
                                   "socket_connect_timeout": BROKER_SOCKET_SECONDS})
     return app
+
+
+def queue_depth(app: Celery, queue: str) -> int:
+    """Tasks waiting in ``queue`` (a blocking call to the broker)."""
+    with app.connection_for_read() as connection:
+        return int(connection.default_channel.queue_declare(queue).message_count)
 
 
 class CeleryJobQueue:

@@ -8,12 +8,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import SettingsError, WhisperApiError, missing_extra
 from whisper_api.jobs.store import Job, JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
-from whisper_api.server.auth import Authenticator, load_secret
+from whisper_api.server.auth import Authenticator, signing_secret
 from whisper_api.server.callbacks import JobQueue, JobResult, JobRunner
 from whisper_api.server.fetch import AllowList
 from whisper_api.server.limits import KeyLimiter
@@ -21,6 +22,9 @@ from whisper_api.server.metrics import Metrics
 from whisper_api.server.workers import Workers
 from whisper_api.settings import Settings
 from whisper_api.store.db import Database
+
+if TYPE_CHECKING:
+    from whisper_api.server.remote import RemoteWorkers
 
 logger = logging.getLogger("whisper_api.server")
 
@@ -50,9 +54,9 @@ class ServerState:
         database = Database(settings.database_url)  # callback jobs need it even without authentication
         store = None if settings.no_auth else KeyStore(database)
         metrics = Metrics()
-        workers = Workers(settings, ModelStore(settings.models_dir), metrics)
-        state = cls(settings, database, store, Authenticator(store, load_secret(settings.home)), workers,
-                    AllowList.parse(settings.allowed_hosts),
+        workers = Workers(settings, ModelStore(settings.models_dir), metrics, _remote(settings))
+        auth = Authenticator(store, signing_secret(settings.signing_secret, settings.home))
+        state = cls(settings, database, store, auth, workers, AllowList.parse(settings.allowed_hosts),
                     KeyLimiter(settings.rate_limit_storage, store, settings.max_streams), metrics)
         state.job_runner = JobRunner(JobStore(database), settings, functools.partial(transcribe_job, workers),
                                      state.record_usage, state.allowed_hosts, metrics, _queue(settings))
@@ -73,6 +77,20 @@ class ServerState:
 
 
 
+def _remote(settings: Settings) -> RemoteWorkers | None:
+    """Where synchronous requests go with ``remote_workers`` (``whisper-api worker`` runs them)."""
+    if not settings.remote_workers:
+        return None
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        raise SettingsError("remote_workers sends requests through the task queue and waits for their results "
+                            "on Redis: set broker_url to a redis:// URL")
+    try:
+        from whisper_api.server.remote import RemoteWorkers
+    except ImportError:
+        raise missing_extra("remote_workers", "cluster") from None
+    return RemoteWorkers(settings)
+
+
 def _queue(settings: Settings) -> JobQueue | None:
     """The task queue callback jobs go to, when one is set (``whisper-api worker`` runs them)."""
     if not settings.broker_url:
@@ -80,5 +98,5 @@ def _queue(settings: Settings) -> JobQueue | None:
     try:
         from whisper_api.server.queue import CeleryJobQueue
     except ImportError:
-        raise WhisperApiError("broker_url needs the task queue's extra: pip install 'whisper-api[cluster]'") from None
+        raise missing_extra("broker_url", "cluster") from None
     return CeleryJobQueue(settings)

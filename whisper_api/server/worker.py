@@ -9,16 +9,34 @@ worker takes no task it cannot start at once, so the broker's timeout counts run
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from celery import Task
 
+from whisper_api.audio import RawFormat
+from whisper_api.batch import BatchRequest
 from whisper_api.errors import WhisperApiError
+from whisper_api.server.admission import BATCH
+from whisper_api.server.batch import spool_folder, transcribe_batch_file
 from whisper_api.server.deepgram.listen import transcribe_callback_job
-from whisper_api.server.queue import DELIVER_TASK, QUEUE, TRANSCRIBE_TASK, celery_app, longest_wait
+from whisper_api.server.errors import ApiError, from_core
+from whisper_api.server.queue import (
+    BATCH_TASK,
+    DELIVER_TASK,
+    QUEUE,
+    REQUEST_TASK,
+    REQUESTS_QUEUE,
+    TRANSCRIBE_TASK,
+    celery_app,
+    longest_wait,
+)
+from whisper_api.server.remote import error_data, options_from, requests_folder, transcript_data
 from whisper_api.server.state import ServerState
+from whisper_api.server.workers import Workers
 from whisper_api.settings import Settings, engine_slots
 
 Result = TypeVar("Result")
@@ -35,12 +53,25 @@ class Loop:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
 
 
+async def run_request(workers: Workers, audio: Path, options: dict[str, Any], raw: dict[str, Any] | None
+                      ) -> dict[str, Any]:
+    """A server's request (``serve --remote-workers``): the transcript, or the error the server answers with."""
+    try:
+        transcript = await workers.transcribe(audio, options_from(options), RawFormat(**raw) if raw else None, BATCH)
+    except WhisperApiError as exc:
+        return {"error": error_data(from_core(exc))}
+    except ApiError as exc:
+        return {"error": error_data(exc)}
+    return {"transcript": transcript_data(transcript)}
+
+
 def run_worker(settings: Settings, log_level: str = "INFO") -> None:
     """Load the model, then take tasks until stopped (SIGTERM: after the running ones)."""
+    settings = dataclasses.replace(settings, remote_workers=False)  # a worker transcribes what it takes
     state = ServerState.create(settings, transcribe_callback_job)
     loop = Loop()
     loop.run(state.workers.load())
-    app = celery_app(settings)
+    app = celery_app(settings, results=True)
     retried = {"autoretry_for": (WhisperApiError,), "retry_backoff": True,
                "retry_backoff_max": round(longest_wait(settings)), "max_retries": None}
 
@@ -57,9 +88,25 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
         if wait is not None:
             raise task.retry(countdown=wait)
 
+    @app.task(name=REQUEST_TASK, ignore_result=False)  # type: ignore[untyped-decorator]
+    def transcribe_request(audio_name: str, options: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
+        audio = requests_folder(settings) / Path(audio_name).name
+        try:
+            return loop.run(run_request(state.workers, audio, options, raw))
+        finally:
+            audio.unlink(missing_ok=True)
+
+    @app.task(name=BATCH_TASK, bind=True, ignore_result=False)  # type: ignore[untyped-decorator]
+    def batch_file(task: Task, audio_name: str, request: dict[str, Any]) -> dict[str, Any]:
+        earlier = task.AsyncResult(task.request.id)
+        if earlier.state == "SUCCESS":  # sent again, or taken up again after a worker died: done already
+            return dict(earlier.result)
+        audio = spool_folder(settings) / Path(audio_name).name
+        return loop.run(transcribe_batch_file(state.workers, audio, BatchRequest.from_json(request)))
+
     slots, _ = engine_slots(settings)
     try:
-        app.worker_main(["worker", "--pool=threads", f"--concurrency={slots}", f"--queues={QUEUE}",
+        app.worker_main(["worker", "--pool=threads", f"--concurrency={slots}", f"--queues={REQUESTS_QUEUE},{QUEUE}",
                          f"--loglevel={log_level}", "--task-events", "--without-mingle", "--without-gossip"])
     finally:
         state.close()

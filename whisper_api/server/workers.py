@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from litestar import Request
 
@@ -34,6 +34,9 @@ from whisper_api.streaming.events import StreamOptions
 from whisper_api.streaming.live import Emit, LiveStream, Work
 from whisper_api.transcript import Transcript, Word
 
+if TYPE_CHECKING:
+    from whisper_api.server.remote import RemoteWorkers  # the cluster extra: imported only when used
+
 Result = TypeVar("Result")
 logger = logging.getLogger("whisper_api.server")
 NOT_LOADED = "The server's model failed to load; see its log."
@@ -42,7 +45,10 @@ NOT_LOADED = "The server's model failed to load; see its log."
 class Workers:
     """The transcribers, the queue in front of them and the threads they run on."""
 
-    def __init__(self, settings: Settings, models: ModelStore, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, models: ModelStore, metrics: Metrics,
+                 remote: RemoteWorkers | None = None) -> None:
+        self.remote = remote
+        """Where synchronous requests go instead of this server's transcribers (``--remote-workers``)."""
         self.default_model = settings.model
         self.models = models
         self.timeout = settings.request_timeout
@@ -58,8 +64,11 @@ class Workers:
         self.load_error: str | None = None
 
     async def load(self) -> None:
-        """Load the default model into every worker, off the event loop; readiness follows."""
+        """Load the default model into every worker, off the event loop; readiness follows. A server whose
+        requests go to remote workers loads nothing up front (a live stream loads the model it needs)."""
         try:
+            if self.remote is not None:
+                return
             path = self.models.resolve(self.default_model)
             for transcriber in self.transcribers:
                 started = time.monotonic()
@@ -106,6 +115,8 @@ class Workers:
     async def transcribe(self, source: Path, options: TranscribeOptions, raw: RawFormat | None,
                          priority: int = BATCH) -> Transcript:
         """The audio file ``source``, decoded and transcribed on a worker within the request timeout."""
+        if self.remote is not None and priority == BATCH:
+            return await self.remote.transcribe(source, options, raw)
         kind = "callback" if priority == CALLBACK_JOB else "rest"
 
         def job(transcriber: Transcriber, cancel: threading.Event) -> Transcript:

@@ -44,7 +44,7 @@ from whisper_api.server.deps import (
     admitted_caller,
 )
 from whisper_api.server.errors import ApiError, from_core, header_text
-from whisper_api.server.limits import KeyLimiter
+from whisper_api.server.limits import KeyLimiter, StreamSlot
 from whisper_api.server.metrics import Metrics, StreamTimer
 from whisper_api.server.workers import Workers
 from whisper_api.streaming.decoders import open_decoder
@@ -107,16 +107,16 @@ async def _handshake(socket: WebSocket[Any, Any, Any], parts: LiveParts, request
                                                        list(socket.scope.get("subprotocols") or []))
     caller = await admitted_caller(parts.auth, parts.limiter, authorization, TRANSCRIBE)
     request = parse_stream(socket.query_params.dict())
-    parts.limiter.open_stream(caller)
+    slot = await parts.limiter.open_stream(caller)
     try:
-        return await _open(socket, parts, request_id, request, caller, subprotocol)
+        return await _open(socket, parts, request_id, request, caller, slot, subprotocol)
     except BaseException:
-        parts.limiter.close_stream(caller)
+        await slot.release()
         raise
 
 
 async def _open(socket: WebSocket[Any, Any, Any], parts: LiveParts, request_id: str, request: StreamRequest,
-                caller: Caller, subprotocol: str | None) -> LiveConnection:
+                caller: Caller, slot: StreamSlot, subprotocol: str | None) -> LiveConnection:
     workers = parts.workers
     model_name = whisper_name(request.listen.model, workers.default_model, workers.models)
     await workers.ready()
@@ -124,7 +124,7 @@ async def _open(socket: WebSocket[Any, Any, Any], parts: LiveParts, request_id: 
     decoder = await asyncio.to_thread(open_decoder, request.encoding, request.sample_rate, request.channels,
                                       not request.options.multichannel)
     meta = ResponseMeta(request_id, "incomplete", utc_now(), model.uuid, model.name, model.version)
-    connection = LiveConnection(socket, parts, request, meta, caller)
+    connection = LiveConnection(socket, parts, request, meta, caller, slot)
     options = dataclasses.replace(request.options, transcribe=dataclasses.replace(request.options.transcribe,
                                                                                   model=model_name))
     try:  # a missing speaker model refuses the stream here, before the upgrade
@@ -154,8 +154,9 @@ class LiveConnection:
     """Set by the handshake, once the connection can receive its events."""
 
     def __init__(self, socket: WebSocket[Any, Any, Any], parts: LiveParts, request: StreamRequest,
-                 meta: ResponseMeta, caller: Caller) -> None:
+                 meta: ResponseMeta, caller: Caller, slot: StreamSlot) -> None:
         self.socket, self.parts, self.request, self.meta, self.caller = socket, parts, request, meta, caller
+        self.slot = slot
         self.last_heard = time.monotonic()
         self.send_lock = asyncio.Lock()
         self.timer = StreamTimer(parts.metrics)
@@ -175,7 +176,7 @@ class LiveConnection:
             for task in (receiver, watchdog, runner):
                 task.cancel()
             await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
-            self.parts.limiter.close_stream(self.caller)  # first: nothing below may keep the key's slot
+            await self.slot.release()  # first: nothing below may keep the key's slot
             if self.stream.duration:
                 self.parts.metrics.transcribed("stream", self.stream.duration)
                 await self.parts.usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
