@@ -13,6 +13,9 @@ as WAV files with `callback=`.
                same file (decoding included), 1 thread: the median difference per task is what the
                queue, the job table's updates and the callback add. The upload itself (HTTP, the
                spool file, the job's row, sending the task) is reported beside it.
+  remote       one clip at a time as a synchronous POST /v1/listen to a `serve --remote-workers` with one
+               worker, against the same requests to a server that transcribes them itself (1 thread
+               each): the median difference is what sending requests to the workers adds.
 
 usage: bench/cluster.py [--rounds 2]   (needs: pip install '.[cluster]', redis-server, ../shared)
 """
@@ -88,7 +91,8 @@ def throughput(home: Path, workers: int, paths: list[Path]) -> float:
 def queued_seconds(home: Path, paths: list[Path]) -> tuple[list[float], list[float]]:
     """One clip at a time, one worker: the upload (until the server answers, the task sent) and from
     the answer to the callback."""
-    uploads, queued = [], []
+    uploads: list[float] = []
+    queued: list[float] = []
     with cluster(home, 1) as (server, key, receiver):
         for path in paths:
             started = time.perf_counter()
@@ -98,6 +102,25 @@ def queued_seconds(home: Path, paths: list[Path]) -> tuple[list[float], list[flo
             uploads.append(answered - started)
             queued.append(time.perf_counter() - answered)
     return uploads, queued
+
+
+def sync_seconds(home: Path, paths: list[Path], remote: bool) -> list[float]:
+    """Each clip as one synchronous request, one at a time: to a --remote-workers server with one worker,
+    or to a server that transcribes itself."""
+    key = KeyStore(f"sqlite:///{home / 'whisper-api.db'}").create("bench", ("listen",))[1]
+    seconds = []
+    with ExitStack() as stack:
+        env = {**ENV, "WHISPER_API_BROKER_URL": stack.enter_context(run_redis(home))} if remote else ENV
+        server = stack.enter_context(run_server(home, "--model", "tiny.en", *(["--remote-workers"] if remote else []),
+                                                env=env))
+        if remote:
+            stack.enter_context(run_worker(home, env, "remote"))
+        for path in [paths[0], *paths]:  # the first request warms the model up and is not counted
+            started = time.perf_counter()
+            httpx.post(f"{server.url}/v1/listen", params={"language": "en"}, content=path.read_bytes(),
+                       headers={"Authorization": f"Token {key.text}"}, timeout=60).raise_for_status()
+            seconds.append(time.perf_counter() - started)
+    return seconds[1:]
 
 
 def direct_seconds(paths: list[Path]) -> list[float]:
@@ -139,6 +162,14 @@ def main() -> None:
           f"callback {statistics.median(queued) * 1000:.0f} ms against {statistics.median(direct) * 1000:.0f} ms "
           f"in-process: the queue adds {statistics.median(added) * 1000:.0f} ms per task "
           f"(mean {statistics.mean(added) * 1000:.0f} ms)")
+    timed = {}
+    for remote in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            timed[remote] = sync_seconds(model_home(Path(folder), MODELS / "ggml-tiny.en.bin"), paths, remote)
+    extra = [far - near for far, near in zip(timed[True], timed[False], strict=True)]
+    print(f"synchronous requests (medians): {statistics.median(timed[True]) * 1000:.0f} ms through the workers "
+          f"against {statistics.median(timed[False]) * 1000:.0f} ms on the server itself: --remote-workers adds "
+          f"{statistics.median(extra) * 1000:.0f} ms per request (mean {statistics.mean(extra) * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from tests.support.cluster import REDIS, run_redis, run_worker
 from tests.support.http_server import ServedFiles, serve
 from tests.support.server import model_home
 from whisper_api.audio import decode_file
-from whisper_api.batch import plan
+from whisper_api.batch import expand
+from whisper_api.errors import InvalidOptionError
 
 CLIPS = 50
 
@@ -41,24 +42,24 @@ def test_results_for_every_input_and_a_rerun_does_nothing(tmp_path: Path, tiny_e
     (inputs / "b").mkdir()
     (inputs / "a" / "talk.wav").write_bytes(jfk.read_bytes())
     (inputs / "b" / "talk.wav").write_bytes(jfk.read_bytes())  # the same name in two folders
-    (inputs / "b" / "talk.flac").write_bytes(b"not audio at all")  # the same stem, and corrupt
+    (inputs / "b" / "broken.flac").write_bytes(b"not audio at all")
     out = tmp_path / "out"
     with serve(ServedFiles({"/speech/jfk.wav": jfk.read_bytes()})) as url:
         command = ("batch", "submit", str(inputs), f"{url}/speech/jfk.wav", "--out", str(out), "--format", "json,srt",
                    "--model", str(tiny_en), "--language", "en", "--local")
         first = run_cli(*command)
         assert first.returncode == 1, first.stderr  # one input failed; the others were written
-        assert b"talk.flac" in first.stderr and b"1 of 4 failed" in first.stderr
+        assert b"broken.flac" in first.stderr and b"1 of 4 failed" in first.stderr
         written = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
-        assert written == ["a/talk.json", "a/talk.srt", "b/talk.wav.json", "b/talk.wav.srt", "jfk.json", "jfk.srt"]
-        for name in ("a/talk.json", "b/talk.wav.json", "jfk.json"):
+        assert written == ["a/talk.json", "a/talk.srt", "b/talk.json", "b/talk.srt", "jfk.json", "jfk.srt"]
+        for name in ("a/talk.json", "b/talk.json", "jfk.json"):
             assert "ask not what your country" in json.loads((out / name).read_text())["text"].lower()
 
-        convert(jfk, inputs / "b" / "talk.flac")  # repaired: the rerun does that one only
+        convert(jfk, inputs / "b" / "broken.flac")  # repaired: the rerun does that one only
         again = run_cli(*command)
     assert again.returncode == 0, again.stderr
     assert b"4 inputs: 3 done already, 1 to transcribe" in again.stderr
-    assert "ask not what" in json.loads((out / "b" / "talk.flac.json").read_text())["text"].lower()
+    assert "ask not what" in json.loads((out / "b" / "broken.json").read_text())["text"].lower()
 
 
 def test_inputs_from_a_list_and_glob_patterns(tmp_path: Path, micro_model: Path, speechlike_wav: Path) -> None:
@@ -79,16 +80,28 @@ def test_bad_requests_fail_before_any_work(tmp_path: Path) -> None:
     assert b"nothing to transcribe" in run_cli("batch", "submit", str(tmp_path)).stderr  # an empty folder
 
 
-def test_names_stay_apart() -> None:
-    names = [item.name for item in plan(["x/talk.mp3", "x/talk.wav", "x/sub/talk.wav", "https://h/a/talk.wav",
-                                         "https://h/b/talk.wav"])]
-    assert names[:3] == ["talk.mp3", "talk.wav", "sub/talk"]
-    assert names[3] != names[4] and all(name.startswith("talk-") for name in names[3:])
+def test_names_follow_how_inputs_were_given_and_never_collide(tmp_path: Path) -> None:
+    for name in ("x/talk.mp3", "x/talk.wav", "x/sub/talk.wav", "x/sub/deeper/take.wav", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InvalidOptionError, match=r"talk\.mp3 and .*talk\.wav would both write talk"):
+        expand([str(tmp_path / "x")])
+    named = {Path(item.source).relative_to(tmp_path).as_posix(): item.name
+             for item in expand([str(tmp_path / "x")], keep_extension=True)}
+    assert named == {"x/talk.mp3": "talk.mp3", "x/talk.wav": "talk.wav", "x/sub/talk.wav": "sub/talk.wav",
+                     "x/sub/deeper/take.wav": "sub/deeper/take.wav"}
+    by_pattern = [item.name for item in expand([str(tmp_path / "x" / "sub" / "**" / "*.wav")])]
+    assert by_pattern == ["deeper/take", "talk"]  # below the pattern's fixed part, whatever else is given
+    assert [item.name for item in expand([str(tmp_path / "x" / "sub")])] == ["deeper/take", "talk"]
+    urls = expand(["https://h/a/talk.wav", "https://h/a/take%20two.mp3"])
+    assert [item.name for item in urls] == ["talk", "take two"]
 
 
 @pytest.mark.skipif(REDIS is None, reason="needs redis-server (apt install redis-server)")
-def test_an_archive_on_two_workers_survives_one_being_killed(tmp_path: Path, tiny_en: Path, jfk: Path) -> None:
+def test_an_archive_on_two_workers_survives_a_killed_worker_and_a_stopped_submitter(tmp_path: Path, tiny_en: Path,
+                                                                                   jfk: Path) -> None:
     pytest.importorskip("celery", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
+    redis = pytest.importorskip("redis", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
     home = model_home(tmp_path / "home", tiny_en)
     clips = _clips(tmp_path / "archive", jfk, CLIPS)
     out = tmp_path / "out"
@@ -105,14 +118,19 @@ def test_an_archive_on_two_workers_survives_one_being_killed(tmp_path: Path, tin
             while len(list(out.glob("*.vtt"))) < CLIPS // 3:
                 assert submitter.poll() is None and time.monotonic() < deadline
                 time.sleep(0.05)
-            first.send_signal(signal.SIGKILL)
-            _, log = submitter.communicate(timeout=240)
-        assert submitter.returncode == 0, log.decode()
-        lines = [line for line in log.decode().splitlines() if line.startswith("[")]
-        assert len(lines) == CLIPS and len({line.split()[1] for line in lines}) == CLIPS  # each input once
+            first.send_signal(signal.SIGKILL)  # a worker dies mid-task, and the submitter is stopped (Ctrl-C)
+            submitter.send_signal(signal.SIGINT)
+            submitter.communicate(timeout=60)
+            written = sum(all((out / f"{clip.stem}.{fmt}").exists() for fmt in ("json", "vtt")) for clip in clips)
+            resumed = subprocess.run(command, env=submitter_env, capture_output=True, timeout=240, check=False)
+        assert resumed.returncode == 0, resumed.stderr.decode()
+        assert f"{written} done already, {CLIPS - written} to transcribe".encode() in resumed.stderr
+        lines = [line for line in resumed.stderr.decode().splitlines() if line.startswith("[")]
+        assert len(lines) == CLIPS - written and len({line.split()[1] for line in lines}) == len(lines)
         assert sorted(path.stem for path in out.glob("*.json")) == [clip.stem for clip in clips]
         assert all(json.loads(path.read_text())["text"].strip() for path in out.glob("*.json"))
         assert not list((home / "jobs" / "batch").iterdir())  # the spooled audio is gone with its result
+        assert not redis.Redis.from_url(broker).keys("whisper-api:batch*")  # and so are results and marks
 
         status = subprocess.run([sys.executable, "-m", "whisper_api", "batch", "status"], env=submitter_env,
                                 capture_output=True, timeout=60, check=False)

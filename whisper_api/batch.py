@@ -1,12 +1,11 @@
 """Bulk transcription of an archive: which inputs there are, where each one's results go, which
 are done already, and writing results so that a killed run leaves no half-written file.
 
-The inputs (files, folders searched for audio and video, glob patterns, URLs) are named by their
-path relative to the folder they all share, so ``a/talk.wav`` and ``b/talk.wav`` write
-``OUT/a/talk.json`` and ``OUT/b/talk.json``; two inputs that differ only in their extension
-(``talk.mp3``, ``talk.wav``) keep it (``talk.mp3.json``). An input whose every requested result
-exists is done: a rerun skips it, so a run stopped half-way resumes where it stopped. Who
-transcribes (this process, or the task queue's workers) is the caller's business.
+The inputs (files, folders searched for audio and video, glob patterns, URLs) are named by how
+they were given (``expand``), so ``batch submit archive/`` writes ``OUT/a/talk.json`` for
+``archive/a/talk.wav``. An input whose every requested result exists is done: a rerun skips it,
+so a run stopped half-way resumes where it stopped. Who transcribes (this process, or the task
+queue's workers) is the caller's business.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,51 +90,59 @@ def is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def expand(arguments: Iterable[str]) -> list[str]:
-    """Files, the media files under folders, glob matches and URLs, each once, in the order given."""
-    found: dict[str, None] = {}
+def expand(arguments: Iterable[str], keep_extension: bool = False) -> list[BatchItem]:
+    """Files, the media files under folders, glob matches and URLs, each once, in the order given,
+    each named by how it was given: a folder's files by their path inside it, a pattern's matches by
+    their path below the pattern's fixed part, a file or URL by its own name. Names never depend on
+    the other inputs, so a rerun names everything as before; two inputs that would share a name are
+    refused before any work."""
+    found: dict[str, str] = {}
     for given in arguments:
         argument = given.strip()
         if not argument or argument.startswith("#"):
             continue
         if is_url(argument):
-            found[argument] = None
+            found.setdefault(argument, _name(Path(unquote(urlsplit(argument).path)).name or "download", keep_extension))
         elif Path(argument).is_dir():
-            found.update(dict.fromkeys(str(path) for path in sorted(Path(argument).rglob("*"))
-                                       if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file()))
+            for path in sorted(Path(argument).rglob("*")):
+                if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file():
+                    found.setdefault(str(path), _name(str(path.relative_to(argument)), keep_extension))
         elif Path(argument).exists():
-            found[argument] = None
+            found.setdefault(argument, _name(Path(argument).name, keep_extension))
         elif glob.has_magic(argument):
-            matches = sorted(path for path in glob.glob(argument, recursive=True) if Path(path).is_file())  # noqa: PTH207 (absolute patterns too)
-            if not matches:
-                raise InvalidOptionError(f"{argument}: no file matches")
-            found.update(dict.fromkeys(matches))
+            found.update({match: _name(os.path.relpath(match, _fixed_part(argument)), keep_extension)
+                          for match in _matches(argument) if match not in found})
         else:
             raise InvalidOptionError(f"{argument}: no such file or folder")
-    return list(found)
+    _refuse_shared_names(found)
+    return [BatchItem(source, name) for source, name in found.items()]
 
 
-def _url_stem(url: str) -> str:
-    last = Path(unquote(urlsplit(url).path)).name
-    return Path(last).stem or "download"
+def _name(relative: str, keep_extension: bool) -> str:
+    return relative if keep_extension else str(Path(relative).with_suffix(""))
 
 
-def plan(sources: Sequence[str]) -> list[BatchItem]:
-    """A result name for each source, none shared by two sources."""
-    files = {source: Path(source).resolve() for source in sources if not is_url(source)}
-    root = Path(os.path.commonpath([path.parent for path in files.values()])) if files else Path()
-    names = {}
-    for source in sources:
-        if is_url(source):
-            names[source] = _url_stem(source)
-        else:
-            names[source] = str(files[source].relative_to(root).with_suffix(""))
-    taken = Counter(names.values())
+def _fixed_part(pattern: str) -> str:
+    """The folders a glob pattern names before its first wildcard."""
+    parts = Path(pattern).parts
+    fixed = next((index for index, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+    return str(Path(*parts[:fixed])) if fixed else "."
+
+
+def _matches(pattern: str) -> list[str]:
+    matches = sorted(path for path in glob.glob(pattern, recursive=True) if Path(path).is_file())  # noqa: PTH207 (absolute patterns too)
+    if not matches:
+        raise InvalidOptionError(f"{pattern}: no file matches")
+    return matches
+
+
+def _refuse_shared_names(names: dict[str, str]) -> None:
+    first: dict[str, str] = {}
     for source, name in names.items():
-        if taken[name] > 1:  # talk.mp3 and talk.wav: each keeps its extension; URLs their digest
-            suffix = Path(urlsplit(source).path).suffix if is_url(source) else Path(source).suffix
-            names[source] = name + (suffix if suffix and not is_url(source) else f"-{digest(source.encode())[:8]}")
-    return [BatchItem(source, names[source]) for source in sources]
+        earlier = first.setdefault(name, source)
+        if earlier != source:
+            raise InvalidOptionError(f"{earlier} and {source} would both write {name}.*: give their folder "
+                                     "instead, or --keep-extension, or send them to different --out folders")
 
 
 def digest(data: bytes) -> str:

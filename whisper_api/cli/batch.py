@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from whisper_api.batch import BatchItem, BatchRequest, Outcome, check_formats, expand, is_done, plan, write_results
+from whisper_api.batch import BatchItem, BatchRequest, Outcome, check_formats, expand, is_done, write_results
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import failed, info, stderr, stdout
 from whisper_api.cli.flags import flag
@@ -26,16 +26,16 @@ app = typer.Typer(help="Transcribe many files at once, resumably: here, or on th
                   no_args_is_help=True)
 
 
-def _sources(paths: list[str], from_list: str | None) -> list[str]:
+def _items(paths: list[str], from_list: str | None, keep_extension: bool) -> list[BatchItem]:
     listed: list[str] = []
     if from_list == "-":
         listed = sys.stdin.read().splitlines()
     elif from_list is not None:
         listed = Path(from_list).read_text(encoding="utf-8").splitlines()
-    sources = expand([*paths, *listed])
-    if not sources:
+    items = expand([*paths, *listed], keep_extension)
+    if not items:
         raise InvalidOptionError("nothing to transcribe: give files, folders, glob patterns or URLs")
-    return sources
+    return items
 
 
 @app.command("submit")
@@ -51,12 +51,15 @@ def submit(
     = None,
     diarize: Annotated[bool, flag("--diarize", help="Label each word with its speaker.")] = False,
     speakers: speaker_options.Speakers = None,
+    keep_extension: Annotated[bool, flag(
+        "--keep-extension", help="Name results talk.wav.json, not talk.json (inputs that differ only in it).")]
+    = False,
     local: Annotated[bool, flag("--local", help="Transcribe here even when a task queue (broker_url) is set.")]
     = False,
 ) -> None:
     """Transcribe every input into OUT, skipping those whose results are there already (a rerun resumes)."""
     request = BatchRequest(tuple(check_formats(formats.split(","))), model, language, diarize, speakers)
-    items = plan(_sources(paths or [], from_list))
+    items = _items(paths or [], from_list, keep_extension)
     pending = [item for item in items if not is_done(out, item, request.formats)]
     info(f"{len(items)} inputs: {len(items) - len(pending)} done already, {len(pending)} to transcribe")
     if not pending:
@@ -79,8 +82,13 @@ def _on_queue(settings: Settings, items: list[BatchItem], request: BatchRequest,
         raise missing_extra("the task queue", "cluster") from None
     info(f"sending to the task queue on {redact(settings.broker_url)} (results come back as workers finish)")
     with _BatchProgress(len(items)) as progress:
-        outcomes = QueuedBatch(settings).run(items, request, queued=lambda _: progress.queued())
+        outcomes = QueuedBatch(settings).run(items, request, queued=lambda _: progress.queued(), stalled=_stalled)
         return progress.write_all(outcomes, out)
+
+
+def _stalled(awaited: int, queued: int) -> None:
+    info(f"waiting for {awaited} results, {queued} tasks queued (`whisper-api batch status` shows the workers); "
+         "Ctrl-C and the same command later go on where this stops")
 
 
 def _here(settings: Settings, items: list[BatchItem], request: BatchRequest, out: Path) -> int:

@@ -128,6 +128,8 @@ def create_app(settings: Settings) -> Litestar:
     async def shut_down(app: Litestar) -> None:
         await server_state.job_runner.stop()
         await server_state.limiter.close()
+        if server_state.workers.remote is not None:
+            await server_state.workers.remote.close()
         await asyncio.to_thread(server_state.close)
 
     app = Litestar(

@@ -81,12 +81,15 @@ class KeyLimiter:
             raise ApiError(429, "TOO_MANY_REQUESTS", f"Too many requests: this server's limit of {self.max_streams} "
                            "live streams is reached.", {"Retry-After": str(STREAM_RETRY_SECONDS)})
         key_id, allowed = caller.key_id, caller.limits.concurrent_streams
-        token = None
-        if key_id is not None and allowed is not None:
-            token = await self.slots.take(key_id, allowed)
-            if token is None:
-                raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
-        self.open_streams += 1
+        self.open_streams += 1  # taken before the shared store is asked, so handshakes at once cannot pass the cap
+        try:
+            token = await self.slots.take(key_id, allowed) if key_id is not None and allowed is not None else None
+        except BaseException:
+            self.open_streams -= 1
+            raise
+        if key_id is not None and allowed is not None and token is None:
+            self.open_streams -= 1
+            raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
         return StreamSlot(self, key_id, token)
 
     async def close(self) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 
+import redis
 from celery import Celery
-from kombu.exceptions import KombuError
+from kombu.exceptions import ChannelError, KombuError
 
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import SettingsError, WhisperApiError
 from whisper_api.server.delivery import ATTEMPT_TIMEOUT, retry_delay
 from whisper_api.settings import Settings
 
@@ -26,8 +27,8 @@ TRANSCRIBE_TASK, DELIVER_TASK = "whisper_api.transcribe_job", "whisper_api.deliv
 BATCH_TASK = "whisper_api.batch_file"
 REQUESTS_QUEUE, REQUEST_TASK = "whisper-api-requests", "whisper_api.transcribe_request"
 """Servers' synchronous requests (``serve --remote-workers``): a queue workers read before the other."""
-RESULT_DAYS = 7
-"""How long a batch file's result waits on the broker for its submitter (a rerun within this fetches it)."""
+RESULT_SECONDS = 7 * 86400
+"""How long a batch file's result waits on Redis for its submitter (a rerun within this fetches it)."""
 MARGIN_SECONDS = 10.0
 SWEEP_SECONDS = 10.0
 """How often a worker looks for tasks whose worker vanished (at most; sooner for short timeouts)."""
@@ -54,16 +55,14 @@ def visibility_timeout(settings: Settings) -> float:
     return longest_wait(settings) + max(settings.request_timeout, ATTEMPT_TIMEOUT) + ATTEMPT_TIMEOUT + MARGIN_SECONDS
 
 
-def celery_app(settings: Settings, results: bool = False) -> Celery:
-    """The queue's app; with ``results``, tasks that keep a result (batch files) keep it on the broker's
-    Redis. Callback jobs keep theirs in the job table, so servers sending them need no result store."""
-    on_redis = settings.broker_url.startswith(("redis://", "rediss://"))
-    backend = settings.broker_url if results and on_redis else None
-    app = Celery("whisper_api", broker=settings.broker_url, backend=backend, set_as_current=False)
+def celery_app(settings: Settings) -> Celery:
+    # No result backend: callback jobs keep their results in the job table, batch files and servers'
+    # requests in Redis keys of their own with an expiry (replies), read by whoever waits for them.
+    app = Celery("whisper_api", broker=settings.broker_url, set_as_current=False)
     visibility = visibility_timeout(settings)
     app.conf.update(
         task_acks_late=True, worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE, task_ignore_result=True, result_expires=RESULT_DAYS * 86400,
+        task_default_queue=QUEUE, task_ignore_result=True,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         broker_transport_options={"visibility_timeout": visibility,
                                   "unacked_restore_interval": min(SWEEP_SECONDS, visibility / 10),
@@ -74,9 +73,22 @@ def celery_app(settings: Settings, results: bool = False) -> Celery:
 
 
 def queue_depth(app: Celery, queue: str) -> int:
-    """Tasks waiting in ``queue`` (a blocking call to the broker)."""
+    """Tasks waiting in ``queue`` (a blocking call to the broker); 0 for a queue not declared yet
+    (Redis keeps no empty queue)."""
     with app.connection_for_read() as connection:
-        return int(connection.default_channel.queue_declare(queue).message_count)
+        try:
+            return int(connection.default_channel.queue_declare(queue, passive=True).message_count)
+        except ChannelError:
+            return 0
+
+
+def replies(settings: Settings) -> redis.Redis:
+    """The broker's Redis, where workers leave batch files' results and servers' answers."""
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        raise SettingsError("batches and remote workers keep their results on Redis: broker_url must be "
+                            "a redis:// or rediss:// URL")
+    return redis.Redis.from_url(settings.broker_url, socket_timeout=BROKER_SOCKET_SECONDS,
+                                socket_connect_timeout=BROKER_SOCKET_SECONDS)
 
 
 class CeleryJobQueue:

@@ -2,7 +2,8 @@
 
 The server puts the request's audio in ``spool_dir/requests`` and sends a task to a queue of its
 own, which workers take ahead of callback jobs and batch files (they read their queues in order);
-it waits for the result and answers as if it had transcribed. Before sending, it looks at how
+it waits for the worker's answer (left in a Redis key that lapses after the request timeout) and
+answers as if it had transcribed. Before sending, it looks at how
 many requests wait already for a worker: at ``queue_size`` (or one, when that is 0), 429 with a
 Retry-After. A task not started
 within the request timeout expires (its client had its 504), and a client that disconnects
@@ -14,19 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
-from celery.result import AsyncResult
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
 from whisper_api.audio import RawFormat
 from whisper_api.options import DiarizeOptions, SpeakerCount, TranscribeOptions
 from whisper_api.server.errors import ApiError, too_many
-from whisper_api.server.queue import REQUEST_TASK, REQUESTS_QUEUE, celery_app, queue_depth
+from whisper_api.server.queue import (
+    BROKER_SOCKET_SECONDS,
+    REQUEST_TASK,
+    REQUESTS_QUEUE,
+    celery_app,
+    queue_depth,
+    replies,
+)
 from whisper_api.settings import Settings
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
 
@@ -34,6 +42,8 @@ REQUESTS_FOLDER = "requests"
 FIRST_POLL, LAST_POLL = 0.01, 0.2
 """Seconds between looks at a waiting task's result: short at first (most requests are short)."""
 RETRY_SECONDS = 5
+REPLY_PREFIX = "whisper-api:reply:"
+UNAVAILABLE = (KombuError, RedisError, OSError)
 
 
 def options_data(options: TranscribeOptions) -> dict[str, Any]:
@@ -69,49 +79,59 @@ class RemoteWorkers:
     """The server's side: send, wait, answer."""
 
     def __init__(self, settings: Settings) -> None:
-        self.app = celery_app(settings, results=True)
+        import redis.asyncio
+
+        replies(settings)  # a broker that cannot hold the answers stops the server at its start
+        self.app = celery_app(settings)
+        self.answers = redis.asyncio.from_url(settings.broker_url, socket_timeout=BROKER_SOCKET_SECONDS,
+                                              socket_connect_timeout=BROKER_SOCKET_SECONDS)
         self.spool = requests_folder(settings)
         self.queue_size, self.timeout = settings.queue_size, settings.request_timeout
 
     async def transcribe(self, source: Path, options: TranscribeOptions, raw: RawFormat | None) -> Transcript:
-        audio = self.spool / f"{uuid.uuid4().hex}{source.suffix[:10]}"
+        request_id = uuid.uuid4().hex
+        audio, reply = self.spool / f"{request_id}{source.suffix[:10]}", REPLY_PREFIX + request_id
+        sent: str | None = None
         try:
             if await asyncio.to_thread(queue_depth, self.app, REQUESTS_QUEUE) >= max(self.queue_size, 1):
                 raise too_many(RETRY_SECONDS)
             await asyncio.to_thread(_copy, source, audio)
-            result = await asyncio.to_thread(
+            task = await asyncio.to_thread(
                 self.app.send_task, REQUEST_TASK, queue=REQUESTS_QUEUE, expires=self.timeout,
-                args=[audio.name, options_data(options), raw and dataclasses.asdict(raw)])
-        except (KombuError, RedisError, OSError) as exc:
-            audio.unlink(missing_ok=True)
-            raise ApiError(503, "SERVICE_UNAVAILABLE", "Service Unavailable: the task queue cannot be reached "
-                           f"({type(exc).__name__}).", {"Retry-After": str(RETRY_SECONDS)}) from None
-        try:
-            payload = await asyncio.wait_for(self._result(result), self.timeout)
+                args=[audio.name, options_data(options), raw and dataclasses.asdict(raw), reply])
+            sent = task.id
+            answer = await asyncio.wait_for(self._answer(reply), self.timeout)
         except TimeoutError:
             raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {self.timeout:g} s.") from None
-        except asyncio.CancelledError:  # the client left: a task not yet started is dropped
-            with contextlib.suppress(KombuError, RedisError, OSError):
-                await asyncio.to_thread(result.revoke)
-            raise
+        except UNAVAILABLE as exc:
+            raise ApiError(503, "SERVICE_UNAVAILABLE", "Service Unavailable: the task queue cannot be reached "
+                           f"({type(exc).__name__}).", {"Retry-After": str(RETRY_SECONDS)}) from None
         finally:
             audio.unlink(missing_ok=True)  # the worker removes it too; whoever comes second finds nothing
-            with contextlib.suppress(KombuError, RedisError, OSError):  # else it expires with the other results
-                await asyncio.to_thread(result.forget)
-        if "error" in payload:
-            error = payload["error"]
+            if sent is not None:
+                await self._withdraw(sent, reply)
+        if "error" in answer:
+            error = answer["error"]
             raise ApiError(error["status"], error["code"], error["message"], error["headers"])
-        return transcript_from(payload["transcript"])
+        return transcript_from(answer["transcript"])
 
-    async def _result(self, result: AsyncResult) -> dict[str, Any]:
+    async def _answer(self, reply: str) -> dict[str, Any]:
         wait = FIRST_POLL
-        while not await asyncio.to_thread(result.ready):
+        while (stored := await self.answers.get(reply)) is None:
             await asyncio.sleep(wait)
             wait = min(wait * 2, LAST_POLL)
-        payload = result.result
-        if not isinstance(payload, dict):  # the task itself failed (a worker fault, not the audio's)
-            raise ApiError(500, "INTERNAL_SERVER_ERROR", "Internal Server Error: the worker failed.")
-        return payload
+        answer: dict[str, Any] = json.loads(stored)
+        return answer
+
+    async def _withdraw(self, task_id: str, reply: str) -> None:
+        """The answer read, or given up on: a task not started yet is dropped (a running one finishes,
+        and its answer lapses after the request timeout)."""
+        with contextlib.suppress(*UNAVAILABLE):
+            if await self.answers.delete(reply) == 0:
+                await asyncio.shield(asyncio.to_thread(self.app.control.revoke, task_id))
+
+    async def close(self) -> None:
+        await self.answers.aclose()
 
 
 def _copy(source: Path, target: Path) -> None:

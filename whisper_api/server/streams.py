@@ -3,9 +3,9 @@
 In Redis each open stream is a member of the key's sorted set, scored with the moment its slot
 lapses (Redis's own clock, so servers' clocks need not agree). Taking a slot drops the lapsed
 members, counts the rest and adds one, in one script (atomic: two servers cannot both take the
-last slot). A server renews its streams' slots every third of their lifetime and removes a slot when
-its stream ends; a server that dies stops renewing, and its streams' slots lapse within
-``SLOT_SECONDS``.
+last slot). A server renews its streams' slots every third of their lifetime (putting back one that
+lapsed while Redis was out of reach: the stream is still open) and removes a slot when its stream
+ends; a server that dies stops renewing, and its streams' slots lapse within ``SLOT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ return 1
 _RENEW = """
 local now = redis.call('TIME')
 local seconds = tonumber(now[1]) + tonumber(now[2]) / 1e6
-redis.call('ZADD', KEYS[1], 'XX', seconds + tonumber(ARGV[1]), ARGV[2])
+redis.call('ZADD', KEYS[1], seconds + tonumber(ARGV[1]), ARGV[2])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]) + 1)
 return 1
 """

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +23,7 @@ from whisper_api.audio import RawFormat
 from whisper_api.batch import BatchRequest
 from whisper_api.errors import WhisperApiError
 from whisper_api.server.admission import BATCH
-from whisper_api.server.batch import spool_folder, transcribe_batch_file
+from whisper_api.server.batch import result_key, spool_folder, transcribe_batch_file
 from whisper_api.server.deepgram.listen import transcribe_callback_job
 from whisper_api.server.errors import ApiError, from_core
 from whisper_api.server.queue import (
@@ -30,9 +32,11 @@ from whisper_api.server.queue import (
     QUEUE,
     REQUEST_TASK,
     REQUESTS_QUEUE,
+    RESULT_SECONDS,
     TRANSCRIBE_TASK,
     celery_app,
     longest_wait,
+    replies,
 )
 from whisper_api.server.remote import error_data, options_from, requests_folder, transcript_data
 from whisper_api.server.state import ServerState
@@ -40,6 +44,7 @@ from whisper_api.server.workers import Workers
 from whisper_api.settings import Settings, engine_slots
 
 Result = TypeVar("Result")
+logger = logging.getLogger("whisper_api.worker")
 
 
 class Loop:
@@ -55,14 +60,25 @@ class Loop:
 
 async def run_request(workers: Workers, audio: Path, options: dict[str, Any], raw: dict[str, Any] | None
                       ) -> dict[str, Any]:
-    """A server's request (``serve --remote-workers``): the transcript, or the error the server answers with."""
+    """A server's request (``serve --remote-workers``)."""
+    transcript = await workers.transcribe(audio, options_from(options), RawFormat(**raw) if raw else None, BATCH)
+    return {"transcript": transcript_data(transcript)}
+
+
+def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The work's answer, or the error a server would give for it; a fault of ours is logged and answered
+    as a 500, so nobody waits for an answer that never comes."""
     try:
-        transcript = await workers.transcribe(audio, options_from(options), RawFormat(**raw) if raw else None, BATCH)
+        return work()
     except WhisperApiError as exc:
         return {"error": error_data(from_core(exc))}
     except ApiError as exc:
         return {"error": error_data(exc)}
-    return {"transcript": transcript_data(transcript)}
+    except Exception as exc:
+        logger.exception("a task failed")
+        failure = ApiError(500, "INTERNAL_SERVER_ERROR",
+                           f"Internal Server Error: the worker failed ({type(exc).__name__}).")
+        return {"error": error_data(failure)}
 
 
 def run_worker(settings: Settings, log_level: str = "INFO") -> None:
@@ -71,7 +87,7 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
     state = ServerState.create(settings, transcribe_callback_job)
     loop = Loop()
     loop.run(state.workers.load())
-    app = celery_app(settings, results=True)
+    app = celery_app(settings)
     retried = {"autoretry_for": (WhisperApiError,), "retry_backoff": True,
                "retry_backoff_max": round(longest_wait(settings)), "max_retries": None}
 
@@ -88,21 +104,27 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
         if wait is not None:
             raise task.retry(countdown=wait)
 
-    @app.task(name=REQUEST_TASK, ignore_result=False)  # type: ignore[untyped-decorator]
-    def transcribe_request(audio_name: str, options: dict[str, Any], raw: dict[str, Any] | None) -> dict[str, Any]:
+    answers = replies(settings) if settings.broker_url.startswith(("redis://", "rediss://")) else None
+
+    @app.task(name=REQUEST_TASK)  # type: ignore[untyped-decorator]
+    def transcribe_request(audio_name: str, options: dict[str, Any], raw: dict[str, Any] | None, reply: str) -> None:
         audio = requests_folder(settings) / Path(audio_name).name
         try:
-            return loop.run(run_request(state.workers, audio, options, raw))
+            answer = _answer(lambda: loop.run(run_request(state.workers, audio, options, raw)))
         finally:
             audio.unlink(missing_ok=True)
+        assert answers is not None  # servers send requests only over Redis
+        answers.set(reply, json.dumps(answer), ex=settings.request_timeout)  # gone soon if nobody waits any more
 
-    @app.task(name=BATCH_TASK, bind=True, ignore_result=False)  # type: ignore[untyped-decorator]
-    def batch_file(task: Task, audio_name: str, request: dict[str, Any]) -> dict[str, Any]:
-        earlier = task.AsyncResult(task.request.id)
-        if earlier.state == "SUCCESS":  # sent again, or taken up again after a worker died: done already
-            return dict(earlier.result)
+    @app.task(name=BATCH_TASK, bind=True)  # type: ignore[untyped-decorator]
+    def batch_file(task: Task, audio_name: str, request: dict[str, Any]) -> None:
+        assert answers is not None  # batches are sent only over Redis
+        key = result_key(task.request.id)
+        if answers.exists(key):  # taken up again after a worker died having finished it: done
+            return
         audio = spool_folder(settings) / Path(audio_name).name
-        return loop.run(transcribe_batch_file(state.workers, audio, BatchRequest.from_json(request)))
+        result = _answer(lambda: loop.run(transcribe_batch_file(state.workers, audio, BatchRequest.from_json(request))))
+        answers.set(key, json.dumps(result), ex=RESULT_SECONDS)
 
     slots, _ = engine_slots(settings)
     try:

@@ -176,11 +176,15 @@ class LiveConnection:
             for task in (receiver, watchdog, runner):
                 task.cancel()
             await asyncio.gather(receiver, watchdog, runner, return_exceptions=True)
-            await self.slot.release()  # first: nothing below may keep the key's slot
-            if self.stream.duration:
-                self.parts.metrics.transcribed("stream", self.stream.duration)
-                await self.parts.usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
-            await asyncio.to_thread(self.stream.close)
+            try:  # first: nothing below may keep the key's slot; shielded, as it may ask Redis
+                await asyncio.shield(self.slot.release())
+            finally:
+                try:
+                    if self.stream.duration:
+                        self.parts.metrics.transcribed("stream", self.stream.duration)
+                        await self.parts.usage(self.caller.key_id, self.stream.duration, self.meta.request_id)
+                finally:
+                    await asyncio.to_thread(self.stream.close)
 
     async def _end(self, ending: str, runner: asyncio.Task[str]) -> int:
         if ending in ("close", "idle"):
