@@ -2,8 +2,8 @@
 
 The server puts the request's audio in ``spool_dir/requests`` and sends a task to a queue of its
 own, which workers take ahead of callback jobs and batch files (they read their queues in order);
-it waits for the worker's answer (left in a Redis key that lapses after the request timeout) and
-answers as if it had transcribed. Before sending, it looks at how
+it waits for the worker's answer (pushed to a Redis list it pops at once; unread, it lapses after
+the request timeout) and answers as if it had transcribed. Before sending, it looks at how
 many requests wait already for a worker: at ``queue_size`` (or one, when that is 0), 429 with a
 Retry-After. A task not started
 within the request timeout expires (its client had its 504), and a client that disconnects
@@ -39,8 +39,8 @@ from whisper_api.settings import Settings
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
 
 REQUESTS_FOLDER = "requests"
-FIRST_POLL, LAST_POLL = 0.01, 0.2
-"""Seconds between looks at a waiting task's result: short at first (most requests are short)."""
+WAIT_TURN = BROKER_SOCKET_SECONDS / 2
+"""Seconds one blocking pop of the answer may wait (less than the connection's socket timeout)."""
 RETRY_SECONDS = 5
 REPLY_PREFIX = "whisper-api:reply:"
 UNAVAILABLE = (KombuError, RedisError, OSError)
@@ -101,6 +101,7 @@ class RemoteWorkers:
                 args=[audio.name, options_data(options), raw and dataclasses.asdict(raw), reply])
             sent = task.id
             answer = await asyncio.wait_for(self._answer(reply), self.timeout)
+            sent = None  # answered: nothing to withdraw
         except TimeoutError:
             raise ApiError(504, "GATEWAY_TIMEOUT", f"Transcription took longer than {self.timeout:g} s.") from None
         except UNAVAILABLE as exc:
@@ -116,19 +117,18 @@ class RemoteWorkers:
         return transcript_from(answer["transcript"])
 
     async def _answer(self, reply: str) -> dict[str, Any]:
-        wait = FIRST_POLL
-        while (stored := await self.answers.get(reply)) is None:
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, LAST_POLL)
-        answer: dict[str, Any] = json.loads(stored)
+        """The worker's answer, the moment it is pushed (a blocking pop, in turns shorter than the
+        client's socket timeout)."""
+        while (popped := await self.answers.blpop([reply], timeout=WAIT_TURN)) is None:
+            pass
+        answer: dict[str, Any] = json.loads(popped[1])
         return answer
 
     async def _withdraw(self, task_id: str, reply: str) -> None:
-        """The answer read, or given up on: a task not started yet is dropped (a running one finishes,
-        and its answer lapses after the request timeout)."""
+        """Given up on (a timeout, the client gone): a task not started yet is dropped; a running one
+        finishes, and its answer lapses after the request timeout."""
         with contextlib.suppress(*UNAVAILABLE):
-            if await self.answers.delete(reply) == 0:
-                await asyncio.shield(asyncio.to_thread(self.app.control.revoke, task_id))
+            await asyncio.shield(asyncio.to_thread(self.app.control.revoke, task_id))
 
     async def close(self) -> None:
         await self.answers.aclose()

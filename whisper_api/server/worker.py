@@ -114,7 +114,11 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
         finally:
             audio.unlink(missing_ok=True)
         assert answers is not None  # servers send requests only over Redis
-        answers.set(reply, json.dumps(answer), ex=settings.request_timeout)  # gone soon if nobody waits any more
+        # Pushed for the server's blocking pop; gone after the request timeout if nobody waits any more.
+        with answers.pipeline() as pipe:
+            pipe.rpush(reply, json.dumps(answer))
+            pipe.expire(reply, settings.request_timeout)
+            pipe.execute()
 
     @app.task(name=BATCH_TASK, bind=True)  # type: ignore[untyped-decorator]
     def batch_file(task: Task, audio_name: str, request: dict[str, Any]) -> None:
