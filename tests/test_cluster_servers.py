@@ -13,18 +13,24 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import websockets
 from websockets.sync.client import connect
 
+from tests.support.audio_files import write_wav
 from tests.support.callbacks import Receiver, receive_callbacks
 from tests.support.cluster import REDIS, run_redis, run_worker
 from tests.support.postgres import postgres_bin, temporary_postgres
-from tests.support.server import RunningServer, model_home, run_server
+from tests.support.server import RunningServer, model_home, run_server, stop
+from whisper_api.audio import decode_file
+from whisper_api.jobs.store import JobStore
 from whisper_api.keys import KeyLimits, KeyStore
+from whisper_api.store.db import Database
 
 pytest.importorskip("celery", reason="needs the cluster extra: pip install 'whisper-api[cluster]'")
 pytest.importorskip("psycopg", reason="needs the postgres extra: pip install 'whisper-api[postgres]'")
@@ -110,11 +116,12 @@ def test_two_servers_two_workers_share_jobs_keys_limits_and_tokens(tmp_path: Pat
         env = {"WHISPER_API_BROKER_URL": broker, "WHISPER_API_RATE_LIMIT_STORAGE": broker.replace("/0", "/1"),
                "WHISPER_API_DATABASE_URL": postgres_url, "WHISPER_API_SPOOL_DIR": str(tmp_path / "spool"),
                "WHISPER_API_SIGNING_SECRET": secrets.token_hex(32), "WHISPER_API_THREADS": "1",
-               "WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05"}
+               "WHISPER_API_ALLOWED_HOSTS": "127.0.0.1/32", "WHISPER_API_CALLBACK_RETRY_SECONDS": "0.05",
+               # A visibility timeout of about 80 s: a killed worker's task comes back within the test.
+               "WHISPER_API_REQUEST_TIMEOUT": "40", "WHISPER_API_CALLBACK_ATTEMPTS": "1"}
         first = stack.enter_context(run_server(homes[0], "--model", "tiny.en", env=env))
         second = stack.enter_context(run_server(homes[1], "--model", "tiny.en", env=env))
-        for home, name in zip(homes[2:], ("1", "2"), strict=True):
-            stack.enter_context(run_worker(home, env, name))
+        workers = [stack.enter_context(run_worker(home, env, name)) for home, name in zip(homes[2:], "12", strict=True)]
 
         jobs = {_job(server, key.text, audio, receiver) for server in (first, second, first, second)}
         _wait(lambda: len(receiver.deliveries) == 4, 120, "not every callback job was delivered")
@@ -138,3 +145,18 @@ def test_two_servers_two_workers_share_jobs_keys_limits_and_tokens(tmp_path: Pat
         _wait(lambda: len(receiver.deliveries) == 5, 120, "the dead server's job was not delivered")
         assert receiver.deliveries[-1].headers["dg-request-id"] == last_job
         _wait(lambda: _stream_status(second, limited.text) == 101, 60, "the dead server's stream slot never lapsed")
+
+        # A worker killed mid-task: its job finishes on another worker, delivered and counted once.
+        stop(workers[1])
+        counted_record, counted = store.create("counted", ("listen",))
+        long_speech = write_wav(tmp_path / "long.wav", [np.tile(decode_file(jfk).mono(), 8)])  # 88 s
+        killed_job = _job(second, counted.text, long_speech.read_bytes(), receiver)
+        jobs_table = JobStore(Database(postgres_url))
+        _wait(lambda: jobs_table.get(killed_job).status == "running", 60, "the long job never started")
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait(10)
+        stack.enter_context(run_worker(homes[3], env, "3"))
+        _wait(lambda: len(receiver.deliveries) == 6, 200, "the killed worker's job was not taken up")
+        time.sleep(1)  # a second delivery would come now
+        assert len(receiver.deliveries) == 6 and receiver.deliveries[-1].headers["dg-request-id"] == killed_job
+        assert store.audio_seconds_since(counted_record.id, date.today()) == pytest.approx(88, abs=1.0)
