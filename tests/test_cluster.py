@@ -86,6 +86,11 @@ def test_a_worker_without_a_broker_says_what_it_needs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "whisper_api", "worker"], capture_output=True, text=True,
                           env={**os.environ, "WHISPER_API_HOME": str(tmp_path)}, check=False)
     assert done.returncode == 1 and "WHISPER_API_BROKER_URL" in done.stderr
+    wrong = subprocess.run([sys.executable, "-m", "whisper_api", "worker", "--queues", "jobs,nope"],
+                           capture_output=True, text=True, check=False,
+                           env={**os.environ, "WHISPER_API_HOME": str(tmp_path),
+                                "WHISPER_API_BROKER_URL": "redis://127.0.0.1:1/0"})
+    assert wrong.returncode == 1 and "unknown queue nope; choose from requests, jobs" in wrong.stderr
 
 
 def test_a_server_whose_broker_is_down_refuses_the_job_and_keeps_nothing(tmp_path: Path, micro_model: Path) -> None:

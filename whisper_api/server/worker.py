@@ -21,7 +21,7 @@ from celery import Task
 
 from whisper_api.audio import RawFormat
 from whisper_api.batch import BatchRequest
-from whisper_api.errors import WhisperApiError
+from whisper_api.errors import InvalidOptionError, WhisperApiError
 from whisper_api.server.admission import BATCH
 from whisper_api.server.batch import result_key, spool_folder, transcribe_batch_file
 from whisper_api.server.deepgram.listen import transcribe_callback_job
@@ -44,6 +44,17 @@ from whisper_api.server.workers import Workers
 from whisper_api.settings import Settings, engine_slots
 
 Result = TypeVar("Result")
+QUEUES = {"requests": REQUESTS_QUEUE, "jobs": QUEUE}
+"""``--queues`` names: servers' synchronous requests; callback jobs and batch files."""
+
+
+def queue_names(given: str) -> list[str]:
+    """``--queues``' comma-separated names, checked."""
+    names = [name.strip() for name in given.split(",") if name.strip()]
+    unknown = [name for name in names if name not in QUEUES]
+    if unknown or not names:
+        raise InvalidOptionError(f"unknown queue {', '.join(unknown) or '(none)'}; choose from {', '.join(QUEUES)}")
+    return names
 logger = logging.getLogger("whisper_api.worker")
 
 
@@ -81,8 +92,9 @@ def _answer(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"error": error_data(failure)}
 
 
-def run_worker(settings: Settings, log_level: str = "INFO") -> None:
-    """Load the model, then take tasks until stopped (SIGTERM: after the running ones)."""
+def run_worker(settings: Settings, queues: list[str], log_level: str = "INFO") -> None:
+    """Load the model, then take tasks from ``queues`` (``QUEUES``' names) until stopped (SIGTERM: after
+    the running ones)."""
     settings = dataclasses.replace(settings, remote_workers=False)  # a worker transcribes what it takes
     state = ServerState.create(settings, transcribe_callback_job)
     loop = Loop()
@@ -132,7 +144,8 @@ def run_worker(settings: Settings, log_level: str = "INFO") -> None:
 
     slots, _ = engine_slots(settings)
     try:
-        app.worker_main(["worker", "--pool=threads", f"--concurrency={slots}", f"--queues={REQUESTS_QUEUE},{QUEUE}",
+        app.worker_main(["worker", "--pool=threads", f"--concurrency={slots}",
+                         f"--queues={','.join(QUEUES[name] for name in queues)}",
                          f"--loglevel={log_level}", "--task-events", "--without-mingle", "--without-gossip"])
     finally:
         state.close()
