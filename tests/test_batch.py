@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.support.audio_files import convert, write_wav
@@ -71,6 +72,19 @@ def test_inputs_from_a_list_and_glob_patterns(tmp_path: Path, micro_model: Path,
                      str(tmp_path / "out"), "-f", "txt", "--model", str(micro_model))
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["one.txt", "two.txt"]
+
+
+def test_ctrl_c_stops_the_engine_at_once_and_writes_nothing(tmp_path: Path, micro_model: Path,
+                                                          speechlike_wav: Path) -> None:
+    long = write_wav(tmp_path / "long.wav", [np.tile(decode_file(speechlike_wav).mono(), 60)])  # 10 minutes
+    command = [sys.executable, "-m", "whisper_api", "batch", "submit", str(long), "--out", str(tmp_path / "out"),
+               "--model", str(micro_model), "--local"]
+    running = subprocess.Popen(command, stderr=subprocess.PIPE)
+    time.sleep(3)  # the model loads, the first window decodes
+    running.send_signal(signal.SIGINT)
+    _, log = running.communicate(timeout=60)
+    assert running.returncode == 130 and b"interrupted: the same command goes on" in log
+    assert not list((tmp_path / "out").glob("*.json"))
 
 
 def test_bad_requests_fail_before_any_work(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +18,7 @@ from whisper_api.batch import BatchItem, BatchRequest, Outcome, check_formats, e
 from whisper_api.cli import speakers as speaker_options
 from whisper_api.cli.console import failed, info, stderr, stdout
 from whisper_api.cli.flags import flag
+from whisper_api.cli.transcribe import EXIT_INTERRUPTED
 from whisper_api.errors import InvalidOptionError, WhisperApiError, missing_extra
 from whisper_api.settings import Settings, load_settings, redact
 
@@ -66,10 +69,14 @@ def submit(
         return
     out.mkdir(parents=True, exist_ok=True)
     settings = load_settings({"model": model})
-    if settings.broker_url and not local:
-        failures = _on_queue(settings, pending, request, out)
-    else:
-        failures = _here(settings, pending, request, out)
+    try:
+        if settings.broker_url and not local:
+            failures = _on_queue(settings, pending, request, out)
+        else:
+            failures = _here(settings, pending, request, out)
+    except KeyboardInterrupt:
+        info("interrupted: the same command goes on where this stopped")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if failures:
         info(f"{failures} of {len(pending)} failed; run the same command again to retry them")
         raise typer.Exit(1)
@@ -95,10 +102,18 @@ def _here(settings: Settings, items: list[BatchItem], request: BatchRequest, out
     from whisper_api.batch import run_local
     from whisper_api.core import Transcriber  # the engine stack: loaded only when there is work (fast --help)
 
+    cancel = threading.Event()
     with Transcriber(settings) as transcriber, tempfile.TemporaryDirectory(dir=out, prefix=".downloads-") as scratch:
         _prepare(transcriber, settings, request)
-        with _BatchProgress(len(items)) as progress:
-            return progress.write_all(run_local(transcriber, items, request, Path(scratch)), out)
+        # The work runs on a thread of its own, so Ctrl-C here stops the engine mid-file at once.
+        with _BatchProgress(len(items)) as progress, ThreadPoolExecutor(max_workers=1) as pool:
+            work = pool.submit(progress.write_all, run_local(transcriber, items, request, Path(scratch), cancel), out)
+            try:
+                return work.result()
+            except KeyboardInterrupt:
+                cancel.set()
+                work.exception()  # wait for the engine to let go before leaving
+                raise
 
 
 def _prepare(transcriber: Transcriber, settings: Settings, request: BatchRequest) -> None:
