@@ -10,12 +10,13 @@ queue's workers) is the caller's business.
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -228,14 +229,18 @@ def download(url: str, folder: Path) -> Path:
 
 
 def run_local(transcriber: Transcriber, items: Sequence[BatchItem], request: BatchRequest, scratch: Path,
-              cancel: threading.Event | None = None) -> Iterator[Outcome]:
-    """Each input transcribed in this process, in turn (URLs downloaded into ``scratch`` first)."""
+              progress: Callable[[BatchItem, float], None], cancel: threading.Event | None = None
+              ) -> Iterator[Outcome]:
+    """Each input transcribed in this process, in turn (URLs downloaded into ``scratch`` first);
+    ``progress`` hears how far into each it is. (The engine's progress calls also let the main
+    thread take Ctrl-C while it decodes.)"""
     options = request.options()
     for item in items:
         try:
             path = download(item.source, scratch) if item.is_url else Path(item.source)
             try:
-                transcript = transcriber.transcribe(path, options, cancel=cancel)
+                transcript = transcriber.transcribe(path, options, progress=functools.partial(progress, item),
+                                                    cancel=cancel)
             finally:
                 if item.is_url:
                     path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from whisper_api.batch import BatchItem, BatchRequest, Outcome, check_formats, expand, is_done, write_results
 from whisper_api.cli import speakers as speaker_options
-from whisper_api.cli.console import failed, info, stderr, stdout
+from whisper_api.cli.console import failed, info, result_of, stderr, stdout
 from whisper_api.cli.flags import flag
 from whisper_api.cli.transcribe import EXIT_INTERRUPTED
 from whisper_api.errors import InvalidOptionError, WhisperApiError, missing_extra
@@ -107,9 +107,10 @@ def _here(settings: Settings, items: list[BatchItem], request: BatchRequest, out
         _prepare(transcriber, settings, request)
         # The work runs on a thread of its own, so Ctrl-C here stops the engine mid-file at once.
         with _BatchProgress(len(items)) as progress, ThreadPoolExecutor(max_workers=1) as pool:
-            work = pool.submit(progress.write_all, run_local(transcriber, items, request, Path(scratch), cancel), out)
+            outcomes = run_local(transcriber, items, request, Path(scratch), progress.file_progress, cancel)
+            work = pool.submit(progress.write_all, outcomes, out)
             try:
-                return work.result()
+                return result_of(work)
             except KeyboardInterrupt:
                 cancel.set()
                 work.exception()  # wait for the engine to let go before leaving
@@ -142,6 +143,9 @@ class _BatchProgress:
 
     def __exit__(self, *_: object) -> None:
         self.bar.stop()
+
+    def file_progress(self, item: BatchItem, fraction: float) -> None:
+        self.bar.update(self.task, description=f"{item.name} {fraction:.0%}")
 
     def queued(self) -> None:
         self.bar.update(self.task, description="queued")

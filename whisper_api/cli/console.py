@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from typing import TypeVar
+
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -13,6 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+Result = TypeVar("Result")
+INTERRUPT_CHECK_SECONDS = 0.2
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 """Messages are never wrapped mid-sentence: a log or a pipe gets each one on one line."""
@@ -28,6 +34,17 @@ def progress_bar(*, download: bool = False) -> Progress:
               TimeRemainingColumn()]
     )
     return Progress(*columns, console=stderr, disable=not stderr.is_terminal, transient=False)
+
+
+def result_of(work: Future[Result]) -> Result:
+    """The work's result, waited for in short turns: Ctrl-C may be delivered to one of the engine's own
+    threads, and then it reaches Python only when the main thread next runs, which a plain wait
+    would not do until the work had ended."""
+    while True:
+        try:
+            return work.result(timeout=INTERRUPT_CHECK_SECONDS)
+        except TimeoutError:
+            continue
 
 
 def warn(message: str) -> None:

@@ -18,7 +18,7 @@ import typer
 
 from whisper_api.batch import write_atomically
 from whisper_api.cli import speakers as speaker_options
-from whisper_api.cli.console import failed, info, progress_bar, warn
+from whisper_api.cli.console import failed, info, progress_bar, result_of, warn
 from whisper_api.cli.downloads import download_with_progress
 from whisper_api.cli.flags import flag
 from whisper_api.errors import InvalidOptionError, WhisperApiError
@@ -150,7 +150,7 @@ def _run_with_progress(transcriber: Transcriber, name: str, options: TranscribeO
             progress=lambda fraction: progress.update(task, completed=fraction), cancel=cancel,
         )
         try:
-            transcript = future.result()
+            transcript = result_of(future)
         except KeyboardInterrupt:
             cancel.set()
             future.exception()  # wait for the engine to stop before leaving
