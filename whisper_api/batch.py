@@ -35,7 +35,7 @@ MEDIA_SUFFIXES = frozenset({".aac", ".aif", ".aiff", ".amr", ".flac", ".m4a", ".
 """What a folder given as an input is searched for (recursively)."""
 DOWNLOAD_TIMEOUT = 60.0
 """Seconds a URL input may send nothing before its download fails."""
-HASH_BLOCK = 1 << 20
+DOWNLOAD_BLOCK = 1 << 20
 
 
 class BatchInputError(WhisperApiError):
@@ -150,15 +150,6 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of the file's contents: what names its audio on the queue, so a rerun finds it."""
-    hasher = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(HASH_BLOCK):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
 def targets(out: Path, item: BatchItem, formats: Sequence[str]) -> list[Path]:
     return [out / f"{item.name}.{fmt}" for fmt in formats]
 
@@ -217,7 +208,7 @@ def download(url: str, folder: Path) -> Path:
                                                            timeout=DOWNLOAD_TIMEOUT) as answer:
             if answer.status_code >= 400:
                 raise BatchInputError(f"the server answered {answer.status_code}")
-            for block in answer.iter_bytes(HASH_BLOCK):
+            for block in answer.iter_bytes(DOWNLOAD_BLOCK):
                 out.write(block)
     except httpx.HTTPError as exc:
         Path(name).unlink(missing_ok=True)

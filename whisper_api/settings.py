@@ -254,6 +254,11 @@ class Settings:
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
+def is_redis_url(url: str) -> bool:
+    """A Redis URL (``redis://``, ``rediss://``; also as the limits library's ``async+redis://``)."""
+    return url.removeprefix("async+").startswith(("redis://", "rediss://"))
+
+
 def redact(value: object) -> str:
     """A setting's value fit to print: a password inside a URL becomes ``***``."""
     return _URL_PASSWORD.sub(r"\1***@", str(value))

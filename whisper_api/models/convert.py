@@ -12,7 +12,6 @@ vectors, norms, convolution biases and positional embeddings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import struct
@@ -24,6 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.typing as npt
 
+from whisper_api.digests import file_sha256
 from whisper_api.errors import ChecksumMismatchError, ModelImportError
 from whisper_api.models.ggml import MAGIC
 from whisper_api.models.packaged import replaced_when_done
@@ -401,15 +401,9 @@ def convert(folder: Path, destination: Path, expected_sha256: str | None = None,
     pass before the rename; a failed conversion leaves nothing behind."""
     with replaced_when_done(destination, check) as part:
         write_ggml(read_checkpoint(folder), part)
-        if expected_sha256 is not None and _sha256(part) != expected_sha256:
+        if expected_sha256 is not None and file_sha256(part) != expected_sha256:
             raise ChecksumMismatchError(f"the conversion of {folder} gave a file other than the pinned one "
                                         f"(expected sha256 {expected_sha256})")
     return destination
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

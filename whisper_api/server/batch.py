@@ -32,9 +32,9 @@ from whisper_api.batch import (
     Outcome,
     digest,
     download,
-    file_digest,
     render,
 )
+from whisper_api.digests import file_sha256
 from whisper_api.server.admission import CALLBACK_JOB
 from whisper_api.server.queue import (
     BATCH_TASK,
@@ -116,7 +116,7 @@ class QueuedBatch:
         with tempfile.TemporaryDirectory(dir=self.spool, prefix=".incoming-") as scratch:
             try:
                 source = download(item.source, Path(scratch)) if item.is_url else Path(item.source)
-                task_id = digest(f"{file_digest(source)}\n{json.dumps(request.to_json(), sort_keys=True)}".encode())
+                task_id = digest(f"{file_sha256(source)}\n{json.dumps(request.to_json(), sort_keys=True)}".encode())
                 spooled = self.spool / f"{task_id}{source.suffix.lower()[:10]}"
                 if not spooled.exists():
                     partial = Path(scratch) / "copy"

@@ -28,6 +28,7 @@ from whisper_api.keys import KeyStore, utc_now
 from whisper_api.server.auth import Caller
 from whisper_api.server.errors import ApiError
 from whisper_api.server.streams import LocalSlots, SharedSlots, SlotStore
+from whisper_api.settings import is_redis_url
 
 STREAM_RETRY_SECONDS = 5
 """How long a client refused a stream slot should wait: streams end at no predictable time."""
@@ -46,7 +47,7 @@ class KeyLimiter:
             hint = " (pip install 'whisper-api[redis]')" if "redis" in storage_uri else ""
             raise SettingsError(f"rate_limit_storage: {exc}{hint}") from None
         self._window = MovingWindowRateLimiter(storage)
-        self.slots: SlotStore = SharedSlots(storage_uri) if SharedSlots.serves(storage_uri) else LocalSlots()
+        self.slots: SlotStore = SharedSlots(storage_uri) if is_redis_url(storage_uri) else LocalSlots()
         self.open_streams = 0
         self.max_streams = max_streams
         self.store = store
@@ -83,13 +84,14 @@ class KeyLimiter:
         key_id, allowed = caller.key_id, caller.limits.concurrent_streams
         self.open_streams += 1  # taken before the shared store is asked, so handshakes at once cannot pass the cap
         try:
-            token = await self.slots.take(key_id, allowed) if key_id is not None and allowed is not None else None
+            token = None
+            if key_id is not None and allowed is not None:
+                token = await self.slots.take(key_id, allowed)
+                if token is None:
+                    raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
         except BaseException:
             self.open_streams -= 1
             raise
-        if key_id is not None and allowed is not None and token is None:
-            self.open_streams -= 1
-            raise limit_reached(STREAM_RETRY_SECONDS, f"limit of {allowed} concurrent streams")
         return StreamSlot(self, key_id, token)
 
     async def close(self) -> None:

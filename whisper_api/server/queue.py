@@ -20,7 +20,7 @@ from kombu.exceptions import ChannelError, KombuError
 
 from whisper_api.errors import SettingsError, WhisperApiError
 from whisper_api.server.delivery import ATTEMPT_TIMEOUT, retry_delay
-from whisper_api.settings import Settings
+from whisper_api.settings import Settings, is_redis_url
 
 QUEUE = "whisper-api"
 TRANSCRIBE_TASK, DELIVER_TASK = "whisper_api.transcribe_job", "whisper_api.deliver_job"
@@ -82,12 +82,17 @@ def queue_depth(app: Celery, queue: str) -> int:
             return 0
 
 
-def replies(settings: Settings) -> redis.Redis:
-    """The broker's Redis, where workers leave batch files' results and servers' answers."""
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
+def redis_url(settings: Settings) -> str:
+    """The broker's URL, which must be Redis's where results come back (batches, remote workers)."""
+    if not is_redis_url(settings.broker_url):
         raise SettingsError("batches and remote workers keep their results on Redis: broker_url must be "
                             "a redis:// or rediss:// URL")
-    return redis.Redis.from_url(settings.broker_url, socket_timeout=BROKER_SOCKET_SECONDS,
+    return settings.broker_url
+
+
+def replies(settings: Settings) -> redis.Redis:
+    """The broker's Redis, where workers leave batch files' results and servers' answers."""
+    return redis.Redis.from_url(redis_url(settings), socket_timeout=BROKER_SOCKET_SECONDS,
                                 socket_connect_timeout=BROKER_SOCKET_SECONDS)
 
 

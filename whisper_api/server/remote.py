@@ -33,7 +33,7 @@ from whisper_api.server.queue import (
     REQUESTS_QUEUE,
     celery_app,
     queue_depth,
-    replies,
+    redis_url,
 )
 from whisper_api.settings import Settings
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
@@ -81,9 +81,8 @@ class RemoteWorkers:
     def __init__(self, settings: Settings) -> None:
         import redis.asyncio
 
-        replies(settings)  # a broker that cannot hold the answers stops the server at its start
         self.app = celery_app(settings)
-        self.answers = redis.asyncio.from_url(settings.broker_url, socket_timeout=BROKER_SOCKET_SECONDS,
+        self.answers = redis.asyncio.from_url(redis_url(settings), socket_timeout=BROKER_SOCKET_SECONDS,
                                               socket_connect_timeout=BROKER_SOCKET_SECONDS)
         self.spool = requests_folder(settings)
         self.queue_size, self.timeout = settings.queue_size, settings.request_timeout

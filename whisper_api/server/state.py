@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from whisper_api.errors import SettingsError, WhisperApiError, missing_extra
+from whisper_api.errors import WhisperApiError, missing_extra
 from whisper_api.jobs.store import Job, JobStore
 from whisper_api.keys import KeyStore
 from whisper_api.models import ModelStore
@@ -81,9 +81,6 @@ def _remote(settings: Settings) -> RemoteWorkers | None:
     """Where synchronous requests go with ``remote_workers`` (``whisper-api worker`` runs them)."""
     if not settings.remote_workers:
         return None
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
-        raise SettingsError("remote_workers sends requests through the task queue and waits for their results "
-                            "on Redis: set broker_url to a redis:// URL")
     try:
         from whisper_api.server.remote import RemoteWorkers
     except ImportError:

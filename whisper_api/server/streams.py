@@ -81,10 +81,6 @@ def _unavailable(exc: Exception) -> ApiError:
 class SharedSlots:
     """Slots in the Redis the servers share for their rate limits."""
 
-    @staticmethod
-    def serves(storage_uri: str) -> bool:
-        return storage_uri.removeprefix("async+").startswith(("redis://", "rediss://"))
-
     def __init__(self, storage_uri: str) -> None:
         try:
             import redis.asyncio

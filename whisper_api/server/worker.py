@@ -41,7 +41,7 @@ from whisper_api.server.queue import (
 from whisper_api.server.remote import error_data, options_from, requests_folder, transcript_data
 from whisper_api.server.state import ServerState
 from whisper_api.server.workers import Workers
-from whisper_api.settings import Settings, engine_slots
+from whisper_api.settings import Settings, engine_slots, is_redis_url
 
 Result = TypeVar("Result")
 QUEUES = {"requests": REQUESTS_QUEUE, "jobs": QUEUE}
@@ -116,7 +116,7 @@ def run_worker(settings: Settings, queues: list[str], log_level: str = "INFO") -
         if wait is not None:
             raise task.retry(countdown=wait)
 
-    answers = replies(settings) if settings.broker_url.startswith(("redis://", "rediss://")) else None
+    answers = replies(settings) if is_redis_url(settings.broker_url) else None
 
     @app.task(name=REQUEST_TASK)  # type: ignore[untyped-decorator]
     def transcribe_request(audio_name: str, options: dict[str, Any], raw: dict[str, Any] | None, reply: str) -> None:
