@@ -121,21 +121,35 @@ def test_without_ffmpeg_on_path_the_bundled_one_decodes(stereo_44k: Path, tmp_pa
     assert abs(float(duration) - 2.0) < 0.1
 
 
-def test_long_recordings_hold_one_copy_of_the_decoded_audio(tmp_path: Path) -> None:
-    """30 minutes decode with peak memory about one float32 copy (115 MB), not several."""
+def test_long_recordings_are_read_from_disk_a_span_at_a_time(tmp_path: Path) -> None:
+    """Decoding 30 minutes holds none of the samples in memory; reading them all holds one copy (115 MB)."""
     flac = tmp_path / "long.flac"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=1800", "-ac", "1", str(flac))
     script = (
         "import resource, sys; from pathlib import Path; from whisper_api.audio import decode_file\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "before = peak()\n"
         f"audio = decode_file(Path({str(flac)!r}))\n"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(audio.samples.nbytes, (after - before) * 1024)\n"
+        "track = audio.track()\n"
+        "spans = sum(track[start:start + 960000].size for start in range(0, len(track), 960000))\n"
+        "decoded = peak()\n"
+        "print(spans, decoded - before, audio.samples.nbytes, peak() - before)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    decoded_bytes, peak_growth = map(int, result.stdout.split())
-    assert decoded_bytes == 1800 * SAMPLE_RATE * 4
-    assert peak_growth < 1.3 * decoded_bytes
+    spans, decoding_growth, whole_bytes, reading_growth = map(int, result.stdout.split())
+    assert spans == whole_bytes // 4 == 1800 * SAMPLE_RATE
+    assert decoding_growth < 0.1 * whole_bytes  # a minute at a time: 3.8 MB
+    assert reading_growth < 1.3 * whole_bytes
+
+
+def test_tracks_read_spans_of_one_channel_or_the_mix(stereo_44k: Path) -> None:
+    audio = decode_file(stereo_44k, mono=False)
+    memory = DecodedAudio.from_array(audio.samples)
+    for channel in (0, 1, None):
+        whole = audio.channel(channel) if channel is not None else audio.mono()
+        np.testing.assert_array_equal(audio.track(channel)[100:5000], whole[100:5000])
+        np.testing.assert_array_equal(memory.track(channel)[-300:], whole[-300:])
+    assert len(audio.track()) == audio.frames and audio.track()[audio.frames:].size == 0
 
 
 def test_a_length_limit_stops_decoding_early(tmp_path: Path) -> None:

@@ -56,6 +56,26 @@ def test_progress_spans_all_channels(transcriber: Transcriber, tmp_path: Path) -
     assert any(0.4 < fraction < 0.6 for fraction in seen)  # the first channel ends half way
 
 
+def test_memory_stays_flat_however_long_the_recording(micro_model_en: Path, tmp_path: Path) -> None:
+    """20 minutes peak within 30 MiB of 2 minutes: the recording is read and decoded two minutes at a
+    time (holding it whole would add 77 MB of samples and 38 MB of spectrogram). No VAD model here, so
+    every sample is decoded; the progress covers the pieces in order."""
+    script = (
+        "import resource, sys\n"
+        "from whisper_api import TranscribeOptions, Transcriber\n"
+        "seen = []\n"
+        f"options = TranscribeOptions(model={str(micro_model_en)!r}, max_tokens=4, temperature_fallback=False)\n"
+        "transcript = Transcriber().transcribe(sys.argv[1], options, progress=seen.append)\n"
+        "assert seen == sorted(seen) and seen[-1] == 1.0, seen\n"
+        "assert transcript.segments[-1].end > transcript.duration - 60, transcript.segments[-1]\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    recordings = [write_wav(tmp_path / f"{minutes}.wav", [np.tile(speechlike(), minutes * 6)]) for minutes in (2, 20)]
+    peaks = [int(subprocess.run([sys.executable, "-c", script, str(wav)], capture_output=True, text=True,
+                                check=True).stdout.split()[-1]) for wav in recordings]
+    assert peaks[1] - peaks[0] < 30, peaks
+
+
 def test_a_missing_model_fails_before_any_audio_is_read(transcriber: Transcriber) -> None:
     with pytest.raises(ModelNotFoundError, match=r"whisper-api models download base\.en"):
         transcriber.transcribe(b"not even audio", TranscribeOptions(model="base.en"))

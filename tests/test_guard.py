@@ -27,7 +27,8 @@ from whisper_api.models import VAD_MODEL
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.options import THRESHOLDS_OFF, Thresholds
 from whisper_api.settings import load_settings
-from whisper_api.vad.gate import gate
+from whisper_api.vad import FRAME_SECONDS
+from whisper_api.vad.gate import JOIN_SECONDS, gate, pieces, speech_regions_to_decode
 
 # Exactly 1 s of silence makes the random model write nothing even unguarded, which would prove nothing.
 CLIPS = {"silence-2s": lambda: silence(2.0), "noise-3s": lambda: noise(3.0, seed=11)}
@@ -250,8 +251,8 @@ def test_gating_cuts_long_non_speech_only_and_maps_times_back() -> None:
     samples = np.zeros(20 * 16000, np.float32)
     frames = np.zeros(len(samples) // 512, np.float32)  # 32 ms each
     frames[125:157] = frames[313:344] = 0.9  # speech at 4.0-5.024 s and 10.016-11.008 s
-    gated = gate(samples, frames)
-    assert gated is not None  # each region padded by 1 s; the 4 s head, 4 s gap and 9 s tail are cut
+    gated = gate(samples, speech_regions_to_decode(frames, 20.0))
+    # each region padded by 1 s; the 4 s head, 4 s gap and 9 s tail are cut
     assert [(round(r.start, 3), round(r.end, 3)) for r in gated.regions] == [(3.0, 6.024), (9.016, 12.008)]
     assert gated.samples.size == round((3.024 + 1.0 + 2.992) * 16000)
     assert gated.original_time(0.0) == 3.0
@@ -262,17 +263,31 @@ def test_gating_cuts_long_non_speech_only_and_maps_times_back() -> None:
     [restored] = gated.restore([Segment(4.5, 5.5, (word,))])
     assert (restored.start, restored.end, restored.words[0].start, restored.words[0].end) == \
         (9.492, 10.492, 9.592, 9.892)
-    assert gate(samples, np.zeros_like(frames)) is None
+    assert speech_regions_to_decode(np.zeros_like(frames), 20.0) == []
 
 
 def test_pauses_shorter_than_three_seconds_are_kept_at_the_edges_too() -> None:
     samples = np.zeros(12 * 16000, np.float32)
     frames = np.zeros(len(samples) // 512, np.float32)
     frames[40:100] = frames[150:300] = 0.9  # speech at 1.28-3.2 s and 4.8-9.6 s: pauses of 1.28, 1.6, 2.4 s
-    gated = gate(samples, frames)
-    assert gated is not None
+    gated = gate(samples, speech_regions_to_decode(frames, 12.0))
     assert [(r.start, r.end) for r in gated.regions] == [(0.0, 12.0)]
     np.testing.assert_array_equal(gated.samples, samples)
+
+
+def test_long_recordings_are_decoded_in_pieces_cut_where_speech_is_least_likely() -> None:
+    frames = np.full(round(100 / FRAME_SECONDS), 0.9, np.float32)  # 100 s of speech with two 4 s pauses
+    frames[round(10 / FRAME_SECONDS):round(14 / FRAME_SECONDS)] = 0.0
+    frames[round(22 / FRAME_SECONDS):round(26 / FRAME_SECONDS)] = 0.0
+    frames[round(51.2 / FRAME_SECONDS)] = 0.3  # the softest moment of the 75 s stretch from 25 s
+    plan = pieces(speech_regions_to_decode(frames, 100.0), frames, limit=30.0)
+    # 11 s + a 1 s join + 10 s fit in 30 s; the long stretch is cut at its softest frame in the last
+    # 15 s (half the limit) before each 30 s, and where all frames are alike at the first of them
+    assert [[(round(r.start, 3), round(r.end, 3)) for r in piece] for piece in plan] == [
+        [(0.0, 10.984), (13.016, 23.016)], [(24.984, 51.216)], [(51.216, 66.224)], [(66.224, 81.232)],
+        [(81.232, 100.0)]]
+    assert all(sum(r.duration for r in piece) + JOIN_SECONDS * (len(piece) - 1) <= 30.0 for piece in plan)
+    assert pieces([], frames, 30.0) == []
 
 
 @pytest.fixture(scope="module")

@@ -115,6 +115,21 @@ def test_progress_moves_every_few_seconds_of_audio(models: Path, jfk: Path, engi
     assert largest_step <= 15.0, (largest_step, seen)
 
 
+def test_a_recording_longer_than_a_piece_keeps_every_word_in_order(tiny_en: Path, real_models: Path,
+                                                                    jfk: Path, tmp_path: Path) -> None:
+    """JFK 13 times with 1.5 s pauses (163 s; no pause long enough for the gate to cut): decoded in two
+    pieces, cut at a pause Silero hears, every word is there once and the times run on to the end."""
+    for model in (tiny_en, *real_models.glob("ggml-silero-*.bin")):
+        (tmp_path / model.name).symlink_to(model)
+    speech = decode_file(jfk).mono()
+    audio = np.concatenate([np.concatenate([speech, np.zeros(24_000, np.float32)])] * 13)
+    with transcriber(tmp_path) as engine:
+        transcript = engine.transcribe(audio, TranscribeOptions(model="tiny.en", language="en", vad=True))
+    assert words(transcript.text) == JFK_WORDS * 13
+    starts = [word.start for word in transcript.words()]
+    assert starts == sorted(starts) and starts[-1] > audio.size / 16_000 - 5
+
+
 def test_a_q8_0_copy_still_writes_the_reference_words(models: Path, jfk: Path, tmp_path: Path) -> None:
     from whisper_api.engine.quantize import find_quantizer, quantize
 

@@ -1,7 +1,8 @@
 """Decode anything ffmpeg understands to 16 kHz float32, mono or one array per channel.
 
-ffmpeg writes a float WAV into a private temporary folder and numpy reads it back in one
-piece, so memory holds one copy of the decoded audio, however long the recording.
+ffmpeg writes a float WAV into a private temporary folder; the file is unlinked at once and read
+a span at a time (``DecodedAudio.read``, ``track``), so transcribing a long recording never holds
+it whole in memory. Callers that want every sample at once read ``samples``: one copy.
 Input streams (stdin, uploads) are spooled to disk first: containers such as MP4 keep
 their index at the end and cannot be demuxed from a pipe.
 
@@ -13,16 +14,18 @@ sample rate or a length over the limit is refused before anything is decoded.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import struct
 import subprocess
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,11 +49,36 @@ SAFE_DEMUXERS = ",".join((
 """The demuxers ffmpeg may use: every one reads only the bytes it is given."""
 
 
+class SampleFile:
+    """Float32 samples in an open file whose name is gone (the folder it was decoded into is removed):
+    read a span at a time, freed with the last reference to it."""
+
+    def __init__(self, path: Path, offset: int, channels: int) -> None:
+        handle = path.open("rb")
+        weakref.finalize(self, handle.close)
+        self._fd, self._offset, self.channels = handle.fileno(), offset, channels
+        self.frames = (os.fstat(self._fd).st_size - offset) // (4 * channels)
+
+    def read(self, start: int, stop: int) -> FloatArray:
+        """Frames ``start`` to ``stop``, shape (frames, channels)."""
+        samples = np.empty((max(0, stop - start), self.channels), "<f4")
+        if not samples.size:
+            return samples
+        view, position = samples.data.cast("B"), self._offset + start * 4 * self.channels
+        while view:  # a regular file reads whole but for a signal: go on from where it stopped
+            done = os.preadv(self._fd, [view], position)
+            if done == 0:
+                raise AudioDecodeError("the decoded audio was cut short on disk")
+            view, position = view[done:], position + done
+        return samples
+
+
 @dataclass(frozen=True)
 class DecodedAudio:
-    """Decoded samples, shape (frames, channels), float32 in -1..1 at 16 kHz."""
+    """Decoded audio at 16 kHz, float32 in -1..1, shape (frames, channels): in memory, or in a file read
+    a span at a time (``decode_file``), so a long recording is held whole only when ``samples`` is read."""
 
-    samples: FloatArray
+    store: FloatArray | SampleFile
     source: str
     warnings: tuple[str, ...] = ()
 
@@ -64,26 +92,71 @@ class DecodedAudio:
             raise AudioDecodeError(f"{source}: expected 1-D or (frames, channels) samples, got {array.shape}")
         return cls(array, source)
 
+    @cached_property
+    def samples(self) -> FloatArray:
+        """Every sample at once."""
+        return self.store if isinstance(self.store, np.ndarray) else self.store.read(0, self.frames)
+
     @property
     def channels(self) -> int:
-        return int(self.samples.shape[1])
+        return int(self.store.shape[1] if isinstance(self.store, np.ndarray) else self.store.channels)
 
     @property
     def frames(self) -> int:
-        return int(self.samples.shape[0])
+        return int(self.store.shape[0] if isinstance(self.store, np.ndarray) else self.store.frames)
 
     @property
     def duration(self) -> float:
         return self.frames / SAMPLE_RATE
 
+    def read(self, start: int, stop: int) -> FloatArray:
+        """Frames ``start`` to ``stop`` of every channel (a view of audio held in memory)."""
+        return self.store[start:stop] if isinstance(self.store, np.ndarray) else self.store.read(start, stop)
+
+    def track(self, channel: int | None = None) -> Track:
+        """One channel, or with None the mix of all, read a span at a time."""
+        return Track(self, channel)
+
     def channel(self, index: int) -> FloatArray:
-        """One channel as a contiguous array (the engines read raw memory)."""
-        return np.ascontiguousarray(self.samples[:, index])
+        """One channel of ``samples`` as a contiguous array (the engines read raw memory)."""
+        return _pick(self.samples, index)
 
     def mono(self) -> FloatArray:
-        if self.channels == 1:
-            return self.channel(0)
-        return np.ascontiguousarray(self.samples.mean(axis=1, dtype=np.float32))
+        return _pick(self.samples, None)
+
+
+class Samples(Protocol):
+    """Mono samples that slice like a 1-D array: an array, or a ``Track``."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, span: slice, /) -> FloatArray: ...
+
+
+@dataclass(frozen=True)
+class Track:
+    """One channel of a recording (or the mix of all) that slices like a 1-D array: ``track[a:b]`` reads
+    only those samples, contiguous, for the engines and the VAD."""
+
+    audio: DecodedAudio
+    channel: int | None
+
+    def __len__(self) -> int:
+        return self.audio.frames
+
+    def __getitem__(self, span: slice) -> FloatArray:
+        start, stop, step = span.indices(len(self))
+        if step != 1:
+            raise ValueError("a track reads contiguous spans only")
+        return _pick(self.audio.read(start, max(start, stop)), self.channel)
+
+
+def _pick(frames: FloatArray, channel: int | None) -> FloatArray:
+    """One channel of (frames, channels), or with None their mix; contiguous, and a view (no copy) of
+    mono audio held in memory."""
+    if channel is None and frames.shape[1] > 1:
+        return np.ascontiguousarray(frames.mean(axis=1, dtype=np.float32))
+    return np.ascontiguousarray(frames[:, channel or 0])
 
 
 @dataclass(frozen=True)
@@ -147,10 +220,10 @@ def decode_file(
         wav = Path(workdir) / "decoded.wav"
         limit = None if max_seconds is None else max_seconds + 1.0
         stderr = _run_ffmpeg(path, wav, mono, name, raw, limit, cancel)
-        samples = _read_float_wav(wav, name)
-    if max_seconds is not None and samples.shape[0] > max_seconds * SAMPLE_RATE:
+        samples = _open_float_wav(wav, name)
+    if max_seconds is not None and samples.frames > max_seconds * SAMPLE_RATE:
         raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
-    if samples.shape[0] == 0:
+    if samples.frames == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
     warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
     return DecodedAudio(samples, name, warnings)
@@ -253,8 +326,8 @@ def _reason(stderr: str) -> str:
     return f" ({last.strip()})"
 
 
-def _read_float_wav(path: Path, name: str) -> FloatArray:
-    """Read the float32 WAV/RF64 ffmpeg wrote: find the channel count and the data chunk."""
+def _open_float_wav(path: Path, name: str) -> SampleFile:
+    """Open the float32 WAV/RF64 ffmpeg wrote: find the channel count and where the samples start."""
     with path.open("rb") as handle:
         header = handle.read(12)
         if header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
@@ -262,9 +335,8 @@ def _read_float_wav(path: Path, name: str) -> FloatArray:
         channels = 0
         while chunk := handle.read(8):
             chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                data = np.fromfile(handle, dtype="<f4")  # to the end: RF64 stores no usable size here
-                return data[: data.size - data.size % max(channels, 1)].reshape(-1, max(channels, 1))
+            if chunk_id == b"data":  # to the end of the file: RF64 stores no usable size here
+                return SampleFile(path, handle.tell(), max(channels, 1))
             body = handle.read(size + size % 2)
             if chunk_id == b"fmt ":
                 channels = struct.unpack("<H", body[2:4])[0]

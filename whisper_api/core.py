@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Union
 import numpy as np
 import numpy.typing as npt
 
-from whisper_api.audio import SAMPLE_RATE, DecodedAudio, decode_file, decode_stream
+from whisper_api.allocator import return_freed_buffers
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio, Track, decode_file, decode_stream
 from whisper_api.engine import Decoding, Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.engine.base import CONTEXT_FLOOR, audio_context
 from whisper_api.errors import InvalidOptionError, TranscriptionCancelled
@@ -26,9 +27,10 @@ from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
 from whisper_api.settings import Settings, load_settings
-from whisper_api.transcript import Transcript
+from whisper_api.transcript import Segment, Transcript
 from whisper_api.vad.detector import probabilities_with, vad_model_path
-from whisper_api.vad.gate import gate
+from whisper_api.vad.gate import JOIN_SECONDS, PIECE_SECONDS, gate, pieces, speech_regions_to_decode
+from whisper_api.vad.regions import Region
 
 if TYPE_CHECKING:
     from whisper_api.diarize.diarizer import Diarizer
@@ -47,6 +49,7 @@ class Transcriber:
     """Holds settings, the model store and an engine with its loaded models."""
 
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None) -> None:
+        return_freed_buffers()
         self.settings = settings or load_settings()
         self.models = ModelStore(self.settings.models_dir)
         self.engine = engine or create_engine(self.settings.engine, self.settings)
@@ -95,14 +98,14 @@ class Transcriber:
         for channel in range(channels):
             _stop_if_cancelled(cancel)
             job = EngineJob(
-                audio=audio.channel(channel) if options.multichannel else audio.mono(),
+                audio=np.zeros(0, np.float32),  # each piece's audio is read when it is decoded (_decode)
                 model_path=model_path,
                 decoding=Decoding.of(options),
                 threads=options.threads or self.settings.threads,
-                progress=_channel_progress(progress, channel, channels),
+                progress=_part_progress(progress, [1.0] * channels, channel),
                 cancel=cancel,
             )
-            result = self._gated(job, vad_path) if vad_path else self.engine.transcribe(fitted(job))
+            result = self._decode(audio.track(channel if options.multichannel else None), job, vad_path)
             results.append(dataclasses.replace(result, segments=remove_loops(result.segments))
                            if options.filters_repetitions else result)
         transcript = Transcript(
@@ -120,13 +123,37 @@ class Transcriber:
         )
         return self.label_speakers(transcript, audio, options.diarize, cancel) if options.diarize else transcript
 
-    def _gated(self, job: EngineJob, vad_path: Path) -> EngineResult:
-        """Decode only the speech the VAD finds (see vad/gate.py); no speech, no decoding: no invented text."""
-        gated = gate(job.audio, probabilities_with(vad_path, job.audio, job.cancel))
-        if gated is None:
+    def _decode(self, track: Track, job: EngineJob, vad_path: Path | None) -> EngineResult:
+        """Decode a track a piece at a time (vad/gate.py). With a VAD model only the speech it finds is
+        decoded: no speech, no decoding, no invented text. The first piece's language holds for the rest."""
+        plan = self._plan(track, vad_path, job.cancel)
+        if not plan:
             return EngineResult((), job.decoding.language or "en")
-        result = self.engine.transcribe(fitted(dataclasses.replace(job, audio=gated.samples)))
-        return dataclasses.replace(result, segments=gated.restore(result.segments))
+        lengths = [sum(region.duration for region in piece) + JOIN_SECONDS * (len(piece) - 1) for piece in plan]
+        segments: list[Segment] = []
+        first: EngineResult | None = None
+        for index, piece in enumerate(plan):
+            _stop_if_cancelled(job.cancel)
+            gated = gate(track, piece)
+            result = self.engine.transcribe(fitted(dataclasses.replace(
+                job, audio=gated.samples, progress=_part_progress(job.progress, lengths, index),
+                decoding=job.decoding if first is None else dataclasses.replace(job.decoding, language=first.language),
+            )))
+            first = first or result
+            segments.extend(gated.restore(result.segments))
+        assert first is not None
+        return EngineResult(tuple(segments), first.language, first.language_confidence)
+
+    @staticmethod
+    def _plan(track: Track, vad_path: Path | None, cancel: threading.Event | None) -> list[tuple[Region, ...]]:
+        """The pieces to decode. Without a VAD model the whole track is decoded, still in pieces when it is
+        long, cut where the energy detector hears least."""
+        duration = len(track) / SAMPLE_RATE
+        if vad_path is None and duration <= PIECE_SECONDS:
+            return [(Region(0.0, duration),)]
+        probabilities = probabilities_with(vad_path, track, cancel)
+        regions = speech_regions_to_decode(probabilities, duration) if vad_path else [Region(0.0, duration)]
+        return pieces(regions, probabilities, PIECE_SECONDS)
 
     def vad_path(self, options: TranscribeOptions) -> Path | None:
         """The VAD model that gates decoding: required with ``vad=True``, else the installed one while the
@@ -205,11 +232,12 @@ def decode(source: AudioSource, *, mono: bool = True) -> DecodedAudio:
     return decode_stream(source, mono=mono, name=getattr(source, "name", None) or "<stream>")
 
 
-def _channel_progress(progress: ProgressCallback | None, channel: int, channels: int) -> ProgressCallback | None:
+def _part_progress(progress: ProgressCallback | None, parts: list[float], index: int) -> ProgressCallback | None:
+    """Progress through part ``index`` of a job as progress through the whole, given each part's size."""
     if progress is None:
         return None
-    report = progress
-    return lambda fraction: report((channel + fraction) / channels)
+    report, before, total = progress, sum(parts[:index]), sum(parts)
+    return lambda fraction: report((before + fraction * parts[index]) / total)
 
 
 @cache

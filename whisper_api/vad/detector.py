@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from whisper_api.audio import FloatArray
+from whisper_api.audio import FloatArray, Samples
 from whisper_api.errors import TranscriptionCancelled
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.vad import FRAME_SAMPLES
@@ -40,7 +40,7 @@ def open_vad(model_path: Path | None) -> VoiceActivity:
     return SileroVad(model_path)
 
 
-def speech_probabilities(samples: FloatArray, vad: VoiceActivity, cancel: threading.Event | None = None) -> FloatArray:
+def speech_probabilities(samples: Samples, vad: VoiceActivity, cancel: threading.Event | None = None) -> FloatArray:
     """One probability per 32 ms frame of the whole recording (the last frame padded with silence).
     The detector keeps its state between calls, so the recording goes a minute at a time (a set
     ``cancel`` stops it within one) and the tail on its own: no copy of the audio."""
@@ -55,8 +55,9 @@ def speech_probabilities(samples: FloatArray, vad: VoiceActivity, cancel: thread
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
-def probabilities_with(model_path: Path, samples: FloatArray, cancel: threading.Event | None = None) -> FloatArray:
-    """Silero's speech probability for every frame of a whole recording, from a fresh model state."""
+def probabilities_with(model_path: Path | None, samples: Samples, cancel: threading.Event | None = None) -> FloatArray:
+    """Silero's speech probability for every frame of a whole recording, from a fresh model state (the
+    energy detector's without a model)."""
     vad = open_vad(model_path)
     try:
         return speech_probabilities(samples, vad, cancel)

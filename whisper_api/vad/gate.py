@@ -6,6 +6,10 @@ to the original audio here. Doing this outside whisper.cpp keeps both engines al
 word times too (whisper.cpp's own VAD maps segment times only), and leaves no VAD state in the
 whisper.cpp context for the next job (its time mapping outlives the job that made it, so a
 later job without VAD on the same context would have its times shifted).
+
+A long recording is decoded in pieces of at most ``PIECE_SECONDS`` (``pieces``), read from the
+recording one piece at a time: memory holds one piece and its spectrogram, however long the
+recording. Each piece starts whisper afresh, without the text before it as a prompt.
 """
 
 from __future__ import annotations
@@ -16,13 +20,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from whisper_api.audio import SAMPLE_RATE, FloatArray
+from whisper_api.audio import SAMPLE_RATE, FloatArray, Samples
 from whisper_api.transcript import Segment, Word
 from whisper_api.vad import FRAME_SECONDS
 from whisper_api.vad.regions import GATE_RULES, Region, speech_regions
 
 JOIN_SECONDS = 1.0
 """Silence put where a stretch was cut, so whisper hears a pause, not a jump."""
+PIECE_SECONDS = 120.0
+"""The most audio one engine call decodes. Memory holds about 3.5 times its samples (7.7 MB): the piece,
+whisper.cpp's padded copy, its spectrogram and its signal energy for word times. Words were no worse for
+it: 8.2 % WER in pieces against 8.5 % in one run on a 10-minute recording (docs/benchmarks.md, "A long
+file")."""
+CUT_SEARCH_SECONDS = 30.0
+"""Speech longer than a piece is cut where speech is least likely in its last this many seconds (at most
+half of it)."""
 
 
 @dataclass(frozen=True)
@@ -74,23 +86,52 @@ def _keep_short_edges(regions: list[Region], duration: float) -> list[Region]:
     return regions
 
 
-def gate(samples: FloatArray, probabilities: FloatArray) -> GatedAudio | None:
-    """The speech in ``samples`` given one speech probability per VAD frame; None when there is none."""
-    duration = len(samples) / SAMPLE_RATE
+def speech_regions_to_decode(probabilities: FloatArray, duration: float) -> list[Region]:
+    """What the gate keeps of a recording, given one speech probability per VAD frame: none when
+    there is no speech."""
     regions = speech_regions(probabilities, FRAME_SECONDS, duration, GATE_RULES)
-    if not regions:
-        return None
-    regions = _keep_short_edges(regions, duration)
-    join = np.zeros(round(JOIN_SECONDS * SAMPLE_RATE), np.float32)
-    pieces: list[FloatArray] = []
+    return _keep_short_edges(regions, duration) if regions else []
+
+
+def pieces(regions: Sequence[Region], probabilities: FloatArray, limit: float) -> list[tuple[Region, ...]]:
+    """The regions in order, grouped into pieces of at most ``limit`` seconds each once joined (a region
+    longer than that is cut where speech is least likely)."""
+    grouped: list[tuple[Region, ...]] = []
+    current: list[Region] = []
+    length = 0.0
+    for part in (part for region in regions for part in _cut(region, probabilities, limit)):
+        if current and length + JOIN_SECONDS + part.duration > limit:
+            grouped.append(tuple(current))
+            current, length = [], 0.0
+        length += part.duration + (JOIN_SECONDS if current else 0.0)
+        current.append(part)
+    return [*grouped, tuple(current)] if current else grouped
+
+
+def _cut(region: Region, probabilities: FloatArray, limit: float) -> list[Region]:
+    search = min(CUT_SEARCH_SECONDS, limit / 2)
+    parts = []
+    start = region.start
+    while region.end - start > limit:
+        first = int((start + limit - search) / FRAME_SECONDS)
+        last = min(int((start + limit) / FRAME_SECONDS), len(probabilities))
+        cut = (first + int(np.argmin(probabilities[first:last])) + 0.5) * FRAME_SECONDS
+        parts.append(Region(start, cut))
+        start = cut
+    return [*parts, Region(start, region.end)]
+
+
+def gate(samples: Samples, regions: Sequence[Region]) -> GatedAudio:
+    """The audio of ``regions`` (in order, from ``samples``) joined by short silences, read into one array."""
+    spans = [(round(region.start * SAMPLE_RATE), round(region.end * SAMPLE_RATE)) for region in regions]
+    if len(spans) == 1:
+        return GatedAudio(samples[spans[0][0]:spans[0][1]], tuple(regions), (0.0,))  # a view of audio in memory
+    join = round(JOIN_SECONDS * SAMPLE_RATE)
+    joined = np.zeros(sum(stop - start for start, stop in spans) + join * (len(spans) - 1), np.float32)
     starts: list[float] = []
     position = 0
-    for region in regions:
-        if pieces:
-            pieces.append(join)
-            position += join.size
-        piece = samples[round(region.start * SAMPLE_RATE):round(region.end * SAMPLE_RATE)]
+    for start, stop in spans:
+        joined[position:position + stop - start] = samples[start:stop]
         starts.append(position / SAMPLE_RATE)
-        pieces.append(piece)
-        position += piece.size
-    return GatedAudio(np.concatenate(pieces), tuple(regions), tuple(starts))
+        position += stop - start + join
+    return GatedAudio(joined, tuple(regions), tuple(starts))
