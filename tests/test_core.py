@@ -76,6 +76,12 @@ def test_memory_stays_flat_however_long_the_recording(micro_model_en: Path, tmp_
     assert peaks[1] - peaks[0] < 30, peaks
 
 
+def test_no_samples_give_no_segments(transcriber: Transcriber) -> None:
+    seen: list[float] = []
+    assert transcriber.transcribe(np.zeros(0, np.float32), FAST, progress=seen.append).segments == ()
+    assert seen == sorted(seen)
+
+
 def test_a_missing_model_fails_before_any_audio_is_read(transcriber: Transcriber) -> None:
     with pytest.raises(ModelNotFoundError, match=r"whisper-api models download base\.en"):
         transcriber.transcribe(b"not even audio", TranscribeOptions(model="base.en"))

@@ -29,6 +29,7 @@ from whisper_api.options import THRESHOLDS_OFF, Thresholds
 from whisper_api.settings import load_settings
 from whisper_api.vad import FRAME_SECONDS
 from whisper_api.vad.gate import JOIN_SECONDS, gate, pieces, speech_regions_to_decode
+from whisper_api.vad.regions import Region
 
 # Exactly 1 s of silence makes the random model write nothing even unguarded, which would prove nothing.
 CLIPS = {"silence-2s": lambda: silence(2.0), "noise-3s": lambda: noise(3.0, seed=11)}
@@ -288,6 +289,10 @@ def test_long_recordings_are_decoded_in_pieces_cut_where_speech_is_least_likely(
         [(81.232, 100.0)]]
     assert all(sum(r.duration for r in piece) + JOIN_SECONDS * (len(piece) - 1) <= 30.0 for piece in plan)
     assert pieces([], frames, 30.0) == []
+    softest_at_the_end = np.full(round(121 / FRAME_SECONDS), 0.9, np.float32)
+    softest_at_the_end[round(119.9 / FRAME_SECONDS)] = 0.0  # cutting there would leave 0.15 s on its own
+    plan = pieces([Region(0.0, 120.05)], softest_at_the_end, 120.0)
+    assert len(plan) == 2 and plan[-1][0].duration >= 30.0
 
 
 @pytest.fixture(scope="module")

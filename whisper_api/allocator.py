@@ -22,8 +22,8 @@ DEFAULT_MMAP_THRESHOLD = 128 * 1024
 @cache
 def return_freed_buffers() -> None:
     """What ``MALLOC_MMAP_THRESHOLD_=131072`` does, unless the environment says otherwise; nothing where
-    the C library has no ``mallopt`` (macOS, musl)."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    the C library has no ``mallopt`` (macOS, musl, Windows)."""
+    if os.name != "posix" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt

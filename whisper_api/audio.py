@@ -55,7 +55,7 @@ class SampleFile:
 
     def __init__(self, path: Path, offset: int, channels: int) -> None:
         self._handle = path.open("rb")
-        weakref.finalize(self, self._handle.close)
+        self._close = weakref.finalize(self, self._handle.close)
         self._lock = threading.Lock()
         self._offset, self.channels = offset, channels
         self.frames = (os.fstat(self._handle.fileno()).st_size - offset) // (4 * channels)
@@ -67,6 +67,14 @@ class SampleFile:
             self._handle.seek(self._offset + start * 4 * self.channels)
             samples = np.fromfile(self._handle, "<f4", count=(stop - start) * self.channels)
         return samples.reshape(-1, self.channels)
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def read_all_and_close(self) -> FloatArray:
+        samples = self.read(0, self.frames)
+        self._close()
+        return samples
 
 
 @dataclass(frozen=True)
@@ -216,10 +224,12 @@ def decode_file(
         wav = Path(workdir) / "decoded.wav"
         limit = None if max_seconds is None else max_seconds + 1.0
         stderr = _run_ffmpeg(path, wav, mono, name, raw, limit, cancel)
-        samples = _open_float_wav(wav, name)
-    if max_seconds is not None and samples.frames > max_seconds * SAMPLE_RATE:
+        opened = _open_float_wav(wav, name)
+        # Windows cannot remove a folder while a file in it is open: there the audio is read whole
+        samples: SampleFile | FloatArray = opened if os.name == "posix" else opened.read_all_and_close()
+    if max_seconds is not None and len(samples) > max_seconds * SAMPLE_RATE:
         raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
-    if samples.frames == 0:
+    if len(samples) == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
     warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
     return DecodedAudio(samples, name, warnings)

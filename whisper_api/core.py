@@ -21,7 +21,7 @@ import numpy.typing as npt
 from whisper_api.allocator import return_freed_buffers
 from whisper_api.audio import SAMPLE_RATE, DecodedAudio, Track, decode_file, decode_stream
 from whisper_api.engine import Decoding, Engine, EngineJob, EngineResult, ProgressCallback, create_engine
-from whisper_api.engine.base import CONTEXT_FLOOR, audio_context
+from whisper_api.engine.base import CONTEXT_FLOOR, ENCODER_FRAMES_PER_SECOND, FULL_CONTEXT, audio_context
 from whisper_api.errors import InvalidOptionError, TranscriptionCancelled
 from whisper_api.guard import remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 AudioSource = Union[str, "os.PathLike[str]", bytes, BinaryIO, DecodedAudio, "npt.NDArray[np.floating[Any]]"]
 """A file, encoded bytes or a stream of them, or samples: 16 kHz floats, 1-D or (frames, channels)."""
+WINDOW_SECONDS = FULL_CONTEXT / ENCODER_FRAMES_PER_SECOND
+"""whisper's window (30 s): what it detects the language from."""
 DIARIZE_EXTRA = ("scipy", "threadpoolctl")
 """What ``pip install 'whisper-api[diarize]'`` adds."""
 
@@ -125,30 +127,33 @@ class Transcriber:
 
     def _decode(self, track: Track, job: EngineJob, vad_path: Path | None) -> EngineResult:
         """Decode a track a piece at a time (vad/gate.py). With a VAD model only the speech it finds is
-        decoded: no speech, no decoding, no invented text. The first piece's language holds for the rest."""
+        decoded: no speech, no decoding, no invented text. The language found in the first piece that
+        fills whisper's 30 s window (or in the last piece, if none does) holds for the pieces after it."""
         plan = self._plan(track, vad_path, job.cancel)
         if not plan:
             return EngineResult((), job.decoding.language or "en")
         lengths = [sum(region.duration for region in piece) + JOIN_SECONDS * (len(piece) - 1) for piece in plan]
         segments: list[Segment] = []
-        first: EngineResult | None = None
+        settled: EngineResult | None = None
         for index, piece in enumerate(plan):
             _stop_if_cancelled(job.cancel)
             gated = gate(track, piece)
+            decoding = job.decoding if settled is None else dataclasses.replace(job.decoding, language=settled.language)
             result = self.engine.transcribe(fitted(dataclasses.replace(
-                job, audio=gated.samples, progress=_part_progress(job.progress, lengths, index),
-                decoding=job.decoding if first is None else dataclasses.replace(job.decoding, language=first.language),
-            )))
-            first = first or result
+                job, audio=gated.samples, decoding=decoding, progress=_part_progress(job.progress, lengths, index))))
+            if settled is None and (lengths[index] >= WINDOW_SECONDS or index == len(plan) - 1):
+                settled = result
             segments.extend(gated.restore(result.segments))
-        assert first is not None
-        return EngineResult(tuple(segments), first.language, first.language_confidence)
+        assert settled is not None
+        return EngineResult(tuple(segments), settled.language, settled.language_confidence)
 
     @staticmethod
     def _plan(track: Track, vad_path: Path | None, cancel: threading.Event | None) -> list[tuple[Region, ...]]:
         """The pieces to decode. Without a VAD model the whole track is decoded, still in pieces when it is
         long, cut where the energy detector hears least."""
         duration = len(track) / SAMPLE_RATE
+        if duration == 0:
+            return []
         if vad_path is None and duration <= PIECE_SECONDS:
             return [(Region(0.0, duration),)]
         probabilities = probabilities_with(vad_path, track, cancel)
@@ -237,6 +242,8 @@ def _part_progress(progress: ProgressCallback | None, parts: list[float], index:
     if progress is None:
         return None
     report, before, total = progress, sum(parts[:index]), sum(parts)
+    if total <= 0:  # nothing to decode: report as it comes
+        return progress
     return lambda fraction: report((before + fraction * parts[index]) / total)
 
 

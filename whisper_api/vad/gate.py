@@ -109,12 +109,16 @@ def pieces(regions: Sequence[Region], probabilities: FloatArray, limit: float) -
 
 
 def _cut(region: Region, probabilities: FloatArray, limit: float) -> list[Region]:
+    """The region in parts of at most ``limit``, each cut in the last ``search`` seconds before the limit
+    where speech is least likely, leaving at least ``search`` seconds after it (no sliver of speech is
+    decoded on its own)."""
     search = min(CUT_SEARCH_SECONDS, limit / 2)
     parts = []
     start = region.start
     while region.end - start > limit:
         first = int((start + limit - search) / FRAME_SECONDS)
-        last = min(int((start + limit) / FRAME_SECONDS), len(probabilities))
+        last = max(first + 1, min(int((start + limit) / FRAME_SECONDS), int((region.end - search) / FRAME_SECONDS),
+                                  len(probabilities)))
         cut = (first + int(np.argmin(probabilities[first:last])) + 0.5) * FRAME_SECONDS
         parts.append(Region(start, cut))
         start = cut
