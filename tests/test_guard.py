@@ -28,7 +28,7 @@ from whisper_api.models.catalogue import BY_NAME
 from whisper_api.options import THRESHOLDS_OFF, Thresholds
 from whisper_api.settings import load_settings
 from whisper_api.vad import FRAME_SECONDS
-from whisper_api.vad.gate import JOIN_SECONDS, gate, pieces, speech_regions_to_decode
+from whisper_api.vad.gate import JOIN_SECONDS, gate, joined_seconds, pieces, speech_regions_to_decode
 from whisper_api.vad.regions import Region
 
 # Exactly 1 s of silence makes the random model write nothing even unguarded, which would prove nothing.
@@ -288,6 +288,7 @@ def test_long_recordings_are_decoded_in_pieces_cut_where_speech_is_least_likely(
         [(0.0, 10.984), (13.016, 23.016)], [(24.984, 51.216)], [(51.216, 66.224)], [(66.224, 81.232)],
         [(81.232, 100.0)]]
     assert all(sum(r.duration for r in piece) + JOIN_SECONDS * (len(piece) - 1) <= 30.0 for piece in plan)
+    assert joined_seconds(plan[0]) == pytest.approx(10.984 + 1.0 + 10.0)
     assert pieces([], frames, 30.0) == []
     softest_at_the_end = np.full(round(121 / FRAME_SECONDS), 0.9, np.float32)
     softest_at_the_end[round(119.9 / FRAME_SECONDS)] = 0.0  # cutting there would leave 0.15 s on its own

@@ -1,7 +1,7 @@
 """Decode anything ffmpeg understands to 16 kHz float32, mono or one array per channel.
 
 ffmpeg writes a float WAV into a private temporary folder; the file is unlinked at once and read
-a span at a time (``DecodedAudio.read``, ``track``), so transcribing a long recording never holds
+a span at a time (``DecodedAudio.track``), so transcribing a long recording never holds
 it whole in memory. Callers that want every sample at once read ``samples``: one copy.
 Input streams (stdin, uploads) are spooled to disk first: containers such as MP4 keep
 their index at the end and cannot be demuxed from a pipe.
@@ -50,29 +50,30 @@ SAFE_DEMUXERS = ",".join((
 
 
 class SampleFile:
-    """Float32 samples in an open file whose name is gone (the folder it was decoded into is removed):
-    read a span at a time, freed with the last reference to it."""
+    """Float32 samples in an open file whose name is gone (the folder it was decoded into is removed).
+    It has a ``shape`` and slices like a (frames, channels) array, reading only the span asked for,
+    and is freed with the last reference to it."""
 
     def __init__(self, path: Path, offset: int, channels: int) -> None:
         self._handle = path.open("rb")
         self._close = weakref.finalize(self, self._handle.close)
         self._lock = threading.Lock()
-        self._offset, self.channels = offset, channels
-        self.frames = (os.fstat(self._handle.fileno()).st_size - offset) // (4 * channels)
+        self._offset = offset
+        frames = (os.fstat(self._handle.fileno()).st_size - offset) // (4 * channels)
+        self.shape = (frames, channels)
 
-    def read(self, start: int, stop: int) -> FloatArray:
-        """Frames ``start`` to ``stop``, shape (frames, channels)."""
-        start, stop = min(start, self.frames), min(max(start, stop), self.frames)
+    def __getitem__(self, span: slice) -> FloatArray:
+        start, stop, step = span.indices(self.shape[0])
+        if step != 1:
+            raise ValueError("decoded audio reads contiguous spans only")
+        channels = self.shape[1]
         with self._lock:  # one file position for every thread
-            self._handle.seek(self._offset + start * 4 * self.channels)
-            samples = np.fromfile(self._handle, "<f4", count=(stop - start) * self.channels)
-        return samples.reshape(-1, self.channels)
-
-    def __len__(self) -> int:
-        return self.frames
+            self._handle.seek(self._offset + start * 4 * channels)
+            samples = np.fromfile(self._handle, "<f4", count=max(0, stop - start) * channels)
+        return samples.reshape(-1, channels)
 
     def read_all_and_close(self) -> FloatArray:
-        samples = self.read(0, self.frames)
+        samples = self[:]
         self._close()
         return samples
 
@@ -99,23 +100,19 @@ class DecodedAudio:
     @cached_property
     def samples(self) -> FloatArray:
         """Every sample at once."""
-        return self.store if isinstance(self.store, np.ndarray) else self.store.read(0, self.frames)
+        return self.store[:]
 
     @property
     def channels(self) -> int:
-        return int(self.store.shape[1] if isinstance(self.store, np.ndarray) else self.store.channels)
+        return int(self.store.shape[1])
 
     @property
     def frames(self) -> int:
-        return int(self.store.shape[0] if isinstance(self.store, np.ndarray) else self.store.frames)
+        return int(self.store.shape[0])
 
     @property
     def duration(self) -> float:
         return self.frames / SAMPLE_RATE
-
-    def read(self, start: int, stop: int) -> FloatArray:
-        """Frames ``start`` to ``stop`` of every channel (a view of audio held in memory)."""
-        return self.store[start:stop] if isinstance(self.store, np.ndarray) else self.store.read(start, stop)
 
     def track(self, channel: int | None = None) -> Track:
         """One channel, or with None the mix of all, read a span at a time."""
@@ -149,10 +146,7 @@ class Track:
         return self.audio.frames
 
     def __getitem__(self, span: slice) -> FloatArray:
-        start, stop, step = span.indices(len(self))
-        if step != 1:
-            raise ValueError("a track reads contiguous spans only")
-        return _pick(self.audio.read(start, max(start, stop)), self.channel)
+        return _pick(self.audio.store[span], self.channel)  # a view of mono audio held in memory
 
 
 def _pick(frames: FloatArray, channel: int | None) -> FloatArray:
@@ -226,13 +220,13 @@ def decode_file(
         stderr = _run_ffmpeg(path, wav, mono, name, raw, limit, cancel)
         opened = _open_float_wav(wav, name)
         # Windows cannot remove a folder while a file in it is open: there the audio is read whole
-        samples: SampleFile | FloatArray = opened if os.name == "posix" else opened.read_all_and_close()
-    if max_seconds is not None and len(samples) > max_seconds * SAMPLE_RATE:
+        warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
+        audio = DecodedAudio(opened if os.name == "posix" else opened.read_all_and_close(), name, warnings)
+    if max_seconds is not None and audio.frames > max_seconds * SAMPLE_RATE:
         raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
-    if len(samples) == 0:
+    if audio.frames == 0:
         raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
-    warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
-    return DecodedAudio(samples, name, warnings)
+    return audio
 
 
 def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>") -> DecodedAudio:

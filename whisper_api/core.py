@@ -29,7 +29,7 @@ from whisper_api.options import DiarizeOptions, TranscribeOptions, require_chann
 from whisper_api.settings import Settings, load_settings
 from whisper_api.transcript import Segment, Transcript
 from whisper_api.vad.detector import probabilities_with, vad_model_path
-from whisper_api.vad.gate import JOIN_SECONDS, PIECE_SECONDS, gate, pieces, speech_regions_to_decode
+from whisper_api.vad.gate import PIECE_SECONDS, gate, joined_seconds, pieces, speech_regions_to_decode
 from whisper_api.vad.regions import Region
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class Transcriber:
         plan = self._plan(track, vad_path, job.cancel)
         if not plan:
             return EngineResult((), job.decoding.language or "en")
-        lengths = [sum(region.duration for region in piece) + JOIN_SECONDS * (len(piece) - 1) for piece in plan]
+        lengths = [joined_seconds(piece) for piece in plan]
         segments: list[Segment] = []
         settled: EngineResult | None = None
         for index, piece in enumerate(plan):

@@ -98,14 +98,17 @@ def pieces(regions: Sequence[Region], probabilities: FloatArray, limit: float) -
     longer than that is cut where speech is least likely)."""
     grouped: list[tuple[Region, ...]] = []
     current: list[Region] = []
-    length = 0.0
     for part in (part for region in regions for part in _cut(region, probabilities, limit)):
-        if current and length + JOIN_SECONDS + part.duration > limit:
+        if current and joined_seconds([*current, part]) > limit:
             grouped.append(tuple(current))
-            current, length = [], 0.0
-        length += part.duration + (JOIN_SECONDS if current else 0.0)
+            current = []
         current.append(part)
     return [*grouped, tuple(current)] if current else grouped
+
+
+def joined_seconds(regions: Sequence[Region]) -> float:
+    """How long the regions last once joined by ``gate``."""
+    return sum(region.duration for region in regions) + JOIN_SECONDS * (len(regions) - 1)
 
 
 def _cut(region: Region, probabilities: FloatArray, limit: float) -> list[Region]:
