@@ -10,7 +10,7 @@ export WHISPER_API_MODELS_DIR ?= $(CURDIR)/models
 
 CMAKE_ARGS ?=
 
-.PHONY: install install-all demo whisper-cli test test-fast lint pytest bench docs clean
+.PHONY: install install-all binding demo whisper-cli test test-fast lint pytest bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,20 @@ $(PY):
 
 install: $(PY)
 	$(PY) -m pip install --quiet -e .
+	@$(MAKE) --no-print-directory binding
 
 install-all: $(PY)
 	$(PY) -m pip install --quiet -e ".[all]"
+	@$(MAKE) --no-print-directory binding
+
+## binding: rebuild the in-process engine for this CPU with ggml's matrix kernels (1.5x faster), once; needs CMake and a C++ compiler
+binding:
+	@if command -v cmake >/dev/null && command -v c++ >/dev/null; then \
+		$(VENV)/bin/whisper-api engine build --binding \
+			|| echo "warning: the binding build failed: keeping the published pywhispercpp wheel" >&2; \
+	else \
+		echo "note: no CMake or C++ compiler: keeping the published pywhispercpp wheel (slower; see docs/engines.md)" >&2; \
+	fi
 
 ## demo: install, fetch the model and the sample on first use, transcribe the sample to SRT on stdout
 demo: install $(SAMPLE)

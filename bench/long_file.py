@@ -5,7 +5,7 @@
    tiny.en, Silero installed, language en, --threads) on the long passage of ../shared/data/asr-dev
    played back to back to make each of --minutes.
 2. WER and wall time, in this process, on the 10-minute recording of bench/peers.py (every English
-   clip of asr-dev back to back, then the long passage again: 610 s), decoded in two-minute pieces
+   clip of asr-dev back to back, then the long passage again: 610 s), decoded in three-minute pieces
    (the default) and in one run (pieces longer than the recording).
 
 usage: bench/long_file.py [--minutes 5 15 60] [--threads 2]
@@ -70,7 +70,7 @@ def pieces_against_one_run(threads: int) -> None:
     reference = normalise(recording.text, "en")
     print(f"\n10-minute recording ({recording.seconds:.0f} s), {threads} threads\n"
           "| decoded | WER | wall |\n|---|---|---|")
-    for name, limit in (("in two-minute pieces", core.PIECE_SECONDS), ("in one run", 1e9)):
+    for name, limit in (("in three-minute pieces", core.PIECE_SECONDS), ("in one run", 1e9)):
         core.PIECE_SECONDS = limit
         start = time.perf_counter()
         text = transcribe(recording.samples, "en")

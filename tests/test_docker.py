@@ -165,6 +165,16 @@ def test_tasks_use_the_image_the_server_builds(service: str) -> None:
     assert compose()[service]["image"] == compose()["whisper-api"]["image"]
 
 
+def test_the_image_rebuilds_the_binding_with_the_matrix_kernels_for_any_cpu_of_its_architecture() -> None:
+    """The build stage replaces the published wheel (test_engine_build runs that command for real); not for
+    the CPU building the image, which may have instructions the one running it lacks."""
+    steps = instructions()
+    binding = [rest for keyword, rest in steps if keyword == "RUN" and "engine build --binding" in rest]
+    assert binding == ["/opt/whisper-api/bin/whisper-api engine build --binding --cmake-arg=-DGGML_NATIVE=OFF"]
+    final_from = max(index for index, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    assert steps.index(("RUN", binding[0])) < final_from  # in the build stage, whose venv the image copies
+
+
 def test_the_optional_whisper_cli_step_installs_into_its_folder(tmp_path: Path) -> None:
     """The build stage's `whisper-api engine build --dest DIR`, from the build cache `make test` fills."""
     import platformdirs
@@ -174,7 +184,7 @@ def test_the_optional_whisper_cli_step_installs_into_its_folder(tmp_path: Path) 
     if not (platformdirs.user_cache_path("whisper-api") / "whisper-cli" / build_key([]) / "whisper-cli").is_file():
         pytest.skip("no cached whisper-cli build (make whisper-cli): compiling here would take minutes")
     build_step = next(arguments for keyword, arguments in instructions()
-                      if keyword == "RUN" and "engine build" in arguments)
+                      if keyword == "RUN" and "engine build --dest" in arguments)
     assert "--dest /opt/whisper-cli" in build_step
     result = run_cli("engine", "build", "--dest", str(tmp_path / "opt-whisper-cli"))
     assert result.returncode == 0, result.stderr

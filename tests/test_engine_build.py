@@ -87,8 +87,10 @@ def test_the_binding_built_for_this_cpu_replaces_the_wheel_and_transcribes_with_
         return subprocess.run([str(venv / "bin" / "whisper-api"), *args], capture_output=True, text=True,
                               env=environment, check=True)
 
+    assert "built without" in whisper_api("engine", "info").stderr  # the wheel: no matrix kernels
     built = whisper_api("engine", "build", "--binding")
     assert "built for this CPU" in built.stderr
     assert "built without" not in whisper_api("engine", "info").stderr
+    assert "is this build already" in whisper_api("engine", "build", "--binding").stderr  # nothing to rebuild
     text = whisper_api("transcribe", str(jfk), "--model", "tiny.en", "--language", "en").stdout
     assert "ask not what your country can do for you" in text.lower()

@@ -22,6 +22,8 @@ CPU_FLAGS = Path("/proc/cpuinfo")
 FEATURE_FLAGS = {"AVX512": "avx512f", "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni",
                  "AVX512_BF16": "avx512_bf16", "AVX_VNNI": "avx_vnni", "AMX_INT8": "amx_int8"}
 """ggml's names for the x86 instruction sets it can use, and the Linux CPU flag of each."""
+BUILD_FEATURES = ("LLAMAFILE",)
+"""ggml features any CPU gains from (its matrix kernels), which a build may leave out."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def native_info() -> EngineInfo:
         package = version("pywhispercpp")
     except (ImportError, PackageNotFoundError) as exc:
         return EngineInfo("native", False, "-", f"pywhispercpp not importable: {exc}", "-")
-    whisper_cpp = PIN.whisper_cpp if package == PIN.version else f"unknown (pywhispercpp {package})"
+    whisper_cpp = PIN.whisper_cpp if package.split("+")[0] == PIN.version else f"unknown (pywhispercpp {package})"
     return EngineInfo("native", True, whisper_cpp, f"pywhispercpp {package} (in-process)",
                       str(pw.whisper_print_system_info()).strip())
 
@@ -88,7 +90,16 @@ def cpu_flags() -> set[str]:
     return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
 
 
-def unused_cpu_features(system_info: str, flags: set[str] | None = None) -> list[str]:
-    """ggml features this CPU has that a build (its ``whisper_print_system_info``) was made without."""
+def missing_features(system_info: str, flags: set[str] | None = None) -> list[str]:
+    """ggml features a build (its ``whisper_print_system_info``) was made without that would speed it
+    up here: instruction sets this CPU has, and the matrix kernels."""
     present = cpu_flags() if flags is None else flags
-    return [name for name, flag in FEATURE_FLAGS.items() if flag in present and f" {name} = 1" not in f" {system_info}"]
+    usable = [name for name, flag in FEATURE_FLAGS.items() if flag in present] + list(BUILD_FEATURES)
+    return [name for name in usable if f" {name} = 1" not in f" {system_info}"]
+
+
+def binding_is_current(build_version: str) -> bool:
+    """The in-process binding is the build ``build_version`` names, with every feature this machine can use."""
+    native = native_info()
+    return (native.available and version("pywhispercpp") == build_version
+            and not missing_features(native.cpu_features))

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import platformdirs
 
+from whisper_api.engine import source_edits
 from whisper_api.errors import EngineError, ModelDownloadError
 from whisper_api.models.packaged import PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE, Archive, download_archive
 
@@ -53,18 +54,26 @@ class SourcePin:
         return self.source.sha256
 
     @property
+    def package_prefix(self) -> str:
+        return f"{self.source.package}-{self.source.version}/"
+
+    @property
     def source_prefix(self) -> str:
-        return f"{self.source.package}-{self.source.version}/whisper.cpp/"
+        return f"{self.package_prefix}whisper.cpp/"
 
 
 PIN = SourcePin(PYWHISPERCPP_SOURCE, WHISPER_CPP_IN_SOURCE)
-BINDING_CMAKE_ARGS = ("-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON")
+MATRIX_KERNELS = "-DGGML_LLAMAFILE=ON"
+"""ggml's tiled matrix-product kernels (llamafile's tinyBLAS), which whisper.cpp's CMake leaves off and
+llama.cpp's turns on. The encoder is all matrix products: with them it runs 1.5x faster on a CPU
+(docs/benchmarks.md#peers-on-the-same-weights), with or without AVX-512."""
+BINDING_CMAKE_ARGS = ("-DBUILD_SHARED_LIBS=OFF", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON", MATRIX_KERNELS)
 """The source distribution's default shared libraries leave the binding unable to find
 libwhisper when imported; static ones, compiled position-independent, link into the binding."""
 
 # Static libraries make one self-contained binary that can be copied out of the build tree.
 BASE_CMAKE_ARGS = ("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DWHISPER_BUILD_TESTS=OFF",
-                   "-DWHISPER_BUILD_SERVER=OFF", "-DWHISPER_SDL2=OFF")
+                   "-DWHISPER_BUILD_SERVER=OFF", "-DWHISPER_SDL2=OFF", MATRIX_KERNELS)
 
 Log = Callable[[str], None]
 
@@ -84,8 +93,16 @@ def installed_binary(name: str, home: Path) -> Path | None:
 
 
 def build_key(cmake_args: Sequence[str]) -> str:
-    identity = json.dumps([PIN.requirement, PIN.sha256, list(cmake_args), list(BINARIES)])
+    identity = json.dumps([PIN.requirement, PIN.sha256, [*BASE_CMAKE_ARGS, *cmake_args], list(BINARIES),
+                           source_edits.digest()])
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def binding_version(cmake_args: Sequence[str] = ()) -> str:
+    """The version a binding built here installs as: the pin's, with a local label naming the flags and
+    the source edits (it still satisfies ``pywhispercpp==1.5.1``)."""
+    identity = json.dumps([PIN.requirement, PIN.sha256, [*BINDING_CMAKE_ARGS, *cmake_args], source_edits.digest()])
+    return f"{PIN.version}+whisperapi.{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
 def read_stamp(binary: Path) -> dict[str, object] | None:
@@ -123,7 +140,8 @@ def build_whisper_cli(dest_dir: Path, cmake_args: Sequence[str] = (), jobs: int 
 def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, log: Log) -> None:
     with tempfile.TemporaryDirectory(prefix="whisper-cli-build-") as work_dir:
         work = Path(work_dir)
-        source = _fetch_source(work, log)
+        source = _fetch_source(work, PIN.source_prefix, log)
+        source_edits.apply_edits(source)
         build = work / "build"
         log(f"building whisper-cli (whisper.cpp {PIN.whisper_cpp}) with {jobs} jobs; this takes a few minutes")
         _run(["cmake", "-S", str(source), "-B", str(build), *BASE_CMAKE_ARGS, *cmake_args], "cmake configure")
@@ -141,19 +159,27 @@ def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, lo
 
 
 def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, python: Path | None = None,
-                  log: Log = print) -> None:
-    """Build pywhispercpp (the native engine's binding) from the pinned source for this machine
-    (whisper.cpp's CMake uses every instruction the CPU has, where the published wheels target a
-    common one) and install it into ``python``'s environment in place of the one installed."""
+                  current: Callable[[str], bool] | None = None, log: Log = print) -> None:
+    """Build pywhispercpp (the native engine's binding) from the pinned source, with whisper-api's edits
+    (``source_edits``), for this machine (whisper.cpp's CMake uses every instruction the CPU has, where
+    the published wheels target a common one, and ggml's matrix kernels) and install it into
+    ``python``'s environment in place of the one installed; unless no extra flags are asked for and
+    ``current(version)`` says the installed binding is that build already."""
+    version = binding_version(cmake_args)
+    if not cmake_args and current is not None and current(version):
+        log(f"the installed binding is this build already ({version}; --force rebuilds)")
+        return
     with tempfile.TemporaryDirectory(prefix="whisper-binding-build-") as work:
-        archive = _download_source(Path(work), log)
+        package = _fetch_source(Path(work), PIN.package_prefix, log)
+        source_edits.apply_edits(package / "whisper.cpp")
         log(f"building {PIN.requirement} (whisper.cpp {PIN.whisper_cpp}) for this CPU; this takes a few minutes")
-        # The package's build script passes CMAKE_ARGS to CMake.
+        # The package's build script passes CMAKE_ARGS to CMake; setuptools-scm gives it the version.
         environment = {**os.environ, "CMAKE_ARGS": " ".join([*BINDING_CMAKE_ARGS, *cmake_args]),
-                       "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1)}
+                       "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1),
+                       "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYWHISPERCPP": version}
         _run([str(python or sys.executable), "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
-              "--no-binary", PIN.source.package, str(archive)], "pip install", environment)
-    log(f"installed {PIN.requirement} built for this CPU (whisper-api engine info shows its features)")
+              str(package)], "pip install", environment)
+    log(f"installed pywhispercpp {version} built for this CPU (whisper-api engine info shows its features)")
 
 
 def _download_source(work: Path, log: Log) -> Path:
@@ -165,15 +191,16 @@ def _download_source(work: Path, log: Log) -> Path:
         raise EngineError(str(exc)) from exc
 
 
-def _fetch_source(work: Path, log: Log) -> Path:
+def _fetch_source(work: Path, prefix: str, log: Log) -> Path:
+    """The part of the pinned source distribution under ``prefix``, extracted into ``work``."""
     archive = _download_source(work, log)
     with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith(PIN.source_prefix)]
+        members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
         for member in members:  # refuse anything that would land outside the work folder
             if member.name.startswith("/") or ".." in Path(member.name).parts:
                 raise EngineError(f"{archive.name}: unsafe path {member.name}")
         tar.extractall(work / "src", members=members)
-    return work / "src" / PIN.source_prefix
+    return work / "src" / prefix
 
 
 def _run(command: list[str], what: str, environment: dict[str, str] | None = None) -> None:

@@ -27,11 +27,12 @@ from whisper_api.vad.regions import GATE_RULES, Region, speech_regions
 
 JOIN_SECONDS = 1.0
 """Silence put where a stretch was cut, so whisper hears a pause, not a jump."""
-PIECE_SECONDS = 120.0
-"""The most audio one engine call decodes. Memory holds about 3.5 times its samples (7.7 MB): the piece,
-whisper.cpp's padded copy, its spectrogram and its signal energy for word times. Words were no worse for
-it (8.2 % WER in pieces against 8.5 % in one run on a 10-minute recording), time 4-10 % longer: each
-piece's last window is only partly filled (docs/benchmarks.md, "A long file")."""
+PIECE_SECONDS = 180.0
+"""The most audio one engine call decodes. Memory holds about 3.5 times its samples (11.5 MB): the piece,
+whisper.cpp's padded copy, its spectrogram and its signal energy for word times. Each piece's last
+30 s window is only partly filled but costs a whole encoder run: about one run in seven is wasted at
+this length (one in five at 120 s), while an hour still peaks far under the model + 300 MB
+(docs/benchmarks.md, "A long file")."""
 CUT_SEARCH_SECONDS = 30.0
 """Speech longer than a piece is cut where speech is least likely in its last this many seconds (at most
 half of it)."""

@@ -1,0 +1,34 @@
+"""The edits made to whisper.cpp's source before whisper-api builds it: each passage exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from whisper_api.engine.source_edits import EDITS, Edit, apply_edits, digest
+from whisper_api.errors import EngineError
+
+
+def tree(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "whisper.cpp").write_text(text)
+    return tmp_path
+
+
+def test_each_passage_is_replaced_where_it_stands(tmp_path: Path) -> None:
+    source = tree(tmp_path, "head\n" + "middle\n".join(edit.before for edit in EDITS) + "tail\n")
+    apply_edits(source)
+    assert (source / "src" / "whisper.cpp").read_text() == "head\n" + "middle\n".join(e.after for e in EDITS) + "tail\n"
+
+
+@pytest.mark.parametrize("text", ["nothing to change\n", "twice\ntwice\n"])
+def test_a_source_without_the_passage_once_is_refused_unchanged(tmp_path: Path, text: str) -> None:
+    source = tree(tmp_path, text)
+    with pytest.raises(EngineError, match=r"occurs [02] times, not once"):
+        apply_edits(source, (Edit("src/whisper.cpp", "twice", "once"),) if "twice" in text else EDITS)
+    assert (source / "src" / "whisper.cpp").read_text() == text
+
+
+def test_the_digest_names_the_edits() -> None:
+    assert digest() == digest() and len(digest()) == 16
