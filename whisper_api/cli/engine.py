@@ -57,8 +57,8 @@ def build(
     = None,
     force: Annotated[bool, flag("--force", help="Rebuild even when a matching build exists.")] = False,
     binding: Annotated[bool, flag("--binding", help="Build the in-process binding (pywhispercpp) for this CPU and "
-                                  "install it into this Python environment (unless it already has every "
-                                  "feature this CPU can use).")] = False,
+                                  "install it into this Python environment (unless the installed one is "
+                                  "this build already).")] = False,
 ) -> None:
     from whisper_api.engine.whisper_cli_build import build_binding, build_whisper_cli, default_bin_dir
 

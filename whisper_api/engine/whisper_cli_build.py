@@ -158,12 +158,12 @@ def _build_into(cached: Path, cmake_args: Sequence[str], jobs: int, key: str, lo
         (cached / STAMP_NAME).write_text(json.dumps(stamp, indent=2) + "\n")
 
 
-def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, python: Path | None = None,
+def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None,
                   current: Callable[[str], bool] | None = None, log: Log = print) -> None:
     """Build pywhispercpp (the native engine's binding) from the pinned source, with whisper-api's edits
     (``source_edits``), for this machine (whisper.cpp's CMake uses every instruction the CPU has, where
     the published wheels target a common one, and ggml's matrix kernels) and install it into
-    ``python``'s environment in place of the one installed; unless no extra flags are asked for and
+    this Python environment in place of the one installed; unless no extra flags are asked for and
     ``current(version)`` says the installed binding is that build already."""
     version = binding_version(cmake_args)
     if not cmake_args and current is not None and current(version):
@@ -177,7 +177,7 @@ def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None, pytho
         environment = {**os.environ, "CMAKE_ARGS": " ".join([*BINDING_CMAKE_ARGS, *cmake_args]),
                        "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1),
                        "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_PYWHISPERCPP": version}
-        _run([str(python or sys.executable), "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
+        _run([sys.executable, "-m", "pip", "install", "--quiet", "--force-reinstall", "--no-deps",
               str(package)], "pip install", environment)
     log(f"installed pywhispercpp {version} built for this CPU (whisper-api engine info shows its features)")
 
