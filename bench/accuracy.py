@@ -199,11 +199,12 @@ def main() -> None:
         run(args, ct2)
 
 
-QUANTIZED = ("q8_0", "q5_1", "q4_0")
+QUANTIZED = ("q8_0", "q5_1", "q4_0", "bf16")
 
 
 def quantized(model: str, kind: str) -> str:
-    """The quantized copy's name, made with whisper.cpp's quantizer on first use (needs it built)."""
+    """The quantized copy's name, made by `whisper-api models quantize`'s code on first use (q types need
+    whisper-quantize built)."""
     from whisper_api.engine.quantize import quantize
 
     name = f"{model}-{kind}"

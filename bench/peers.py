@@ -77,7 +77,7 @@ def system(name: str, threads: int, beam: int, ct2: Path) -> Transcribe:
     return whisper_api(MODELS, quantized(MODEL, kind) if kind else MODEL, threads, beam_size=beam)
 
 
-SYSTEMS = ("whisper-api", "whisper-api q8_0", "whisper-api q5_1", "whisper-api q4_0", "whisper.cpp",
+SYSTEMS = ("whisper-api", "whisper-api q8_0", "whisper-api q5_1", "whisper-api q4_0", "whisper-api bf16", "whisper.cpp",
            "faster-whisper int8", "faster-whisper float32")
 
 

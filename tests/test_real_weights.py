@@ -148,6 +148,19 @@ def test_a_q8_0_copy_still_writes_the_reference_words(models: Path, jfk: Path, t
     assert words(transcript.text) == JFK_WORDS
 
 
+def test_a_bf16_copy_writes_the_reference_words_through_the_cli(models: Path, jfk: Path, tmp_path: Path) -> None:
+    """``models quantize --type bf16`` (numpy, no quantizer binary): the same size as f16, the same words
+    (ggml widens bf16 in software where the CPU lacks AVX512_BF16, so this holds on any CPU)."""
+    (tmp_path / "ggml-tiny.en.bin").symlink_to(models / "ggml-tiny.en.bin")
+    environment = {"WHISPER_API_MODELS_DIR": str(tmp_path)}
+    made = run_cli("models", "quantize", "tiny.en", "--type", "bf16", env=environment)
+    assert made.returncode == 0, made.stderr.decode()
+    copy = tmp_path / "ggml-tiny.en-bf16.bin"
+    assert abs(copy.stat().st_size - (models / "ggml-tiny.en.bin").stat().st_size) < 1024
+    result = run_cli("transcribe", str(jfk), "--model", "tiny.en-bf16", "--language", "en", env=environment)
+    assert words(result.stdout.decode()) == JFK_WORDS
+
+
 # -- the server, with the clients users have -------------------------------------------------------
 
 @dataclass(frozen=True)

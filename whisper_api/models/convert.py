@@ -8,6 +8,10 @@ one tensor however large the model. The vocabulary comes from the checkpoint's o
 mel filters are computed (Slaney's mel scale, as Whisper's feature extractor uses), so nothing is
 taken from another model. Written as whisper.cpp's own converter writes them: f16 matrices, f32
 vectors, norms, convolution biases and positional embeddings.
+
+A whisper.cpp GGML file of f16 (or f32) tensors is read the same way (``read_ggml``), to be written
+again with bf16 weight matrices (``write_ggml(..., bf16=True)``): on CPUs with AVX512_BF16, ggml's
+matrix kernels multiply bf16 twice as fast as they widen f16, and the encoder is mostly that.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ Tensor = tuple[str, Array]
 SAMPLE_RATE, N_FFT = 16000, 400
 F32_NAMES = ("encoder.conv1.bias", "encoder.conv2.bias", "encoder.positional_embedding",
              "decoder.positional_embedding")
+GGML_F32, GGML_F16, GGML_BF16 = 0, 1, 30
+"""ggml's tensor type numbers."""
+FTYPE_F16, FTYPE_BF16 = 1, 24
+"""The header's word for the type of a model's weight matrices (ggml's ``ggml_ftype``)."""
 
 
 @dataclass(frozen=True)
@@ -367,31 +375,74 @@ def read_checkpoint(folder: Path) -> Checkpoint:
         "(a sharded or PyTorch .bin checkpoint: save it with safe_serialization=True first)")
 
 
-def write_ggml(checkpoint: Checkpoint, destination: Path) -> Path:
-    """Write ``checkpoint`` as a whisper.cpp GGML file, one tensor at a time."""
+def write_ggml(checkpoint: Checkpoint, destination: Path, bf16: bool = False) -> Path:
+    """Write ``checkpoint`` as a whisper.cpp GGML file, one tensor at a time; with ``bf16`` the weight
+    matrices are bfloat16 (the convolutions stay f16, as whisper.cpp expects)."""
     hyper = checkpoint.hyper
     with destination.open("wb") as out:
-        out.write(struct.pack("<12i", MAGIC, *vars(hyper).values(), 1))  # ftype 1: f16 matrices
+        out.write(struct.pack("<12i", MAGIC, *vars(hyper).values(), FTYPE_BF16 if bf16 else FTYPE_F16))
         filters = mel_filters(hyper.n_mels)
         out.write(struct.pack("<2i", *filters.shape) + filters.tobytes())
         out.write(struct.pack("<i", len(checkpoint.tokens)))
         for token in checkpoint.tokens:
             out.write(struct.pack("<i", len(token)) + token)
         for name, data in checkpoint.tensors():
-            _write_tensor(out, name, data)
+            _write_tensor(out, name, data, bf16)
     return destination
 
 
-def _write_tensor(out: BinaryIO, name: str, data: Array) -> None:
+def _write_tensor(out: BinaryIO, name: str, data: Array, bf16: bool) -> None:
     if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
         data = data.reshape(-1, 1)  # whisper.cpp adds them across time: [n_state, 1]
     half = data.ndim >= 2 and name not in F32_NAMES
-    data = np.ascontiguousarray(data, dtype="<f2" if half else "<f4")
+    if half and bf16 and data.ndim == 2:
+        kind, raw = GGML_BF16, to_bfloat16(data).tobytes()
+    else:
+        kind = GGML_F16 if half else GGML_F32
+        raw = np.ascontiguousarray(data, dtype="<f2" if half else "<f4").tobytes()
     encoded = name.encode()
-    out.write(struct.pack("<3i", data.ndim, len(encoded), 1 if half else 0))
+    out.write(struct.pack("<3i", data.ndim, len(encoded), kind))
     out.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))  # ggml lists the fastest axis first
     out.write(encoded)
-    out.write(data.tobytes())
+    out.write(raw)
+
+
+def to_bfloat16(data: Array) -> npt.NDArray[np.uint16]:
+    """The bfloat16 bits of ``data``, rounded to the nearest (ties to even)."""
+    bits = np.ascontiguousarray(data, dtype="<f4").view("<u4")
+    rounded: npt.NDArray[np.uint16] = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+    return rounded
+
+
+def read_ggml(path: Path) -> Checkpoint:
+    """A whisper.cpp GGML model of f16 or f32 tensors, to be written again (quantized ones are refused)."""
+    with path.open("rb") as handle:
+        header = struct.unpack("<12i", handle.read(48))
+        if header[0] != MAGIC:
+            raise ModelImportError(f"{path} is not a whisper.cpp GGML model file")
+        if header[11] % 1000 not in (0, FTYPE_F16):  # ggml folds a quantization version in as thousands
+            raise ModelImportError(f"{path} is quantized or bf16 already: start from the f16 model")
+        n_mels, n_fft = struct.unpack("<2i", handle.read(8))
+        handle.seek(4 * n_mels * n_fft, 1)  # the mel filters, which write_ggml computes
+        tokens = [handle.read(_unpack(handle, "<i")) for _ in range(_unpack(handle, "<i"))]
+        start = handle.tell()
+    return Checkpoint(Hyper(*header[1:11]), tokens, lambda: _ggml_tensors(path, start))
+
+
+def _ggml_tensors(path: Path, offset: int) -> Iterator[Tensor]:
+    dtypes: dict[int, np.dtype[Any]] = {GGML_F32: np.dtype("<f4"), GGML_F16: np.dtype("<f2")}
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        while header := handle.read(12):
+            n_dims, name_length, kind = struct.unpack("<3i", header)
+            shape = struct.unpack(f"<{n_dims}i", handle.read(4 * n_dims))[::-1]
+            name = handle.read(name_length).decode()
+            if kind not in dtypes:
+                raise ModelImportError(f"{path}: tensor {name} has ggml type {kind}, not f16 or f32")
+            data: Array = np.fromfile(handle, dtypes[kind], count=int(np.prod(shape)))
+            if data.size != int(np.prod(shape)):
+                raise ModelImportError(f"{path} is truncated in tensor {name}")
+            yield name, data.reshape(shape)
 
 
 def convert(folder: Path, destination: Path, expected_sha256: str | None = None,
