@@ -13,7 +13,7 @@ import pytest
 from tests.support.cli import run_cli
 from whisper_api.engine.quantize import find_quantizer
 from whisper_api.errors import EngineError, ModelImportError
-from whisper_api.models.convert import read_ggml, to_bfloat16
+from whisper_api.models.convert import read_ggml, to_bfloat16, write_ggml
 from whisper_api.models.ggml import MAGIC
 
 
@@ -91,3 +91,8 @@ def test_a_quantized_model_is_not_converted_again(tmp_path: Path) -> None:
 def test_bfloat16_rounds_to_the_nearest_ties_to_even() -> None:
     values = np.array([1.0, 1 + 2**-8, 1 + 3 * 2**-8, -2.5, 1 + 2**-9], np.float32)
     assert to_bfloat16(values).tolist() == [0x3F80, 0x3F80, 0x3F82, 0xC020, 0x3F80]
+
+
+def test_an_f16_model_read_and_written_again_is_the_same_file(micro_model: Path, tmp_path: Path) -> None:
+    """read_ggml keeps everything write_ggml needs: hyper-parameters, mel filters, vocabulary, tensors."""
+    assert write_ggml(read_ggml(micro_model), tmp_path / "again.bin").read_bytes() == micro_model.read_bytes()

@@ -66,6 +66,8 @@ class Checkpoint:
     tokens: list[bytes]
     """The text tokens (ids below end-of-text) as raw bytes; whisper.cpp adds the special ones itself."""
     tensors: Callable[[], Iterator[Tensor]]
+    filters: npt.NDArray[np.float32] | None = None
+    """The mel filters, when the source has them (a GGML file); else they are computed."""
 
 
 # -- the vocabulary ------------------------------------------------------------------------------------
@@ -381,8 +383,8 @@ def write_ggml(checkpoint: Checkpoint, destination: Path, bf16: bool = False) ->
     hyper = checkpoint.hyper
     with destination.open("wb") as out:
         out.write(struct.pack("<12i", MAGIC, *vars(hyper).values(), FTYPE_BF16 if bf16 else FTYPE_F16))
-        filters = mel_filters(hyper.n_mels)
-        out.write(struct.pack("<2i", *filters.shape) + filters.tobytes())
+        filters = mel_filters(hyper.n_mels) if checkpoint.filters is None else checkpoint.filters
+        out.write(struct.pack("<2i", *filters.shape) + filters.astype("<f4").tobytes())
         out.write(struct.pack("<i", len(checkpoint.tokens)))
         for token in checkpoint.tokens:
             out.write(struct.pack("<i", len(token)) + token)
@@ -423,10 +425,10 @@ def read_ggml(path: Path) -> Checkpoint:
         if header[11] % 1000 not in (0, FTYPE_F16):  # ggml folds a quantization version in as thousands
             raise ModelImportError(f"{path} is quantized or bf16 already: start from the f16 model")
         n_mels, n_fft = struct.unpack("<2i", handle.read(8))
-        handle.seek(4 * n_mels * n_fft, 1)  # the mel filters, which write_ggml computes
+        filters = np.fromfile(handle, "<f4", count=n_mels * n_fft).reshape(n_mels, n_fft)
         tokens = [handle.read(_unpack(handle, "<i")) for _ in range(_unpack(handle, "<i"))]
         start = handle.tell()
-    return Checkpoint(Hyper(*header[1:11]), tokens, lambda: _ggml_tensors(path, start))
+    return Checkpoint(Hyper(*header[1:11]), tokens, lambda: _ggml_tensors(path, start), filters)
 
 
 def _ggml_tensors(path: Path, offset: int) -> Iterator[Tensor]:
