@@ -92,17 +92,20 @@ def installed_binary(name: str, home: Path) -> Path | None:
     return Path(on_path) if on_path else None
 
 
+def _identity(cmake_args: Sequence[str], *more: object) -> str:
+    """A hash of what a build is made from: the pin, its CMake flags, the source edits, and ``more``."""
+    text = json.dumps([PIN.requirement, PIN.sha256, list(cmake_args), source_edits.digest(), *more])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def build_key(cmake_args: Sequence[str]) -> str:
-    identity = json.dumps([PIN.requirement, PIN.sha256, [*BASE_CMAKE_ARGS, *cmake_args], list(BINARIES),
-                           source_edits.digest()])
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return _identity([*BASE_CMAKE_ARGS, *cmake_args], list(BINARIES))[:16]
 
 
 def binding_version(cmake_args: Sequence[str] = ()) -> str:
     """The version a binding built here installs as: the pin's, with a local label naming the flags and
     the source edits (it still satisfies ``pywhispercpp==1.5.1``)."""
-    identity = json.dumps([PIN.requirement, PIN.sha256, [*BINDING_CMAKE_ARGS, *cmake_args], source_edits.digest()])
-    return f"{PIN.version}+whisperapi.{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+    return f"{PIN.version}+whisperapi.{_identity([*BINDING_CMAKE_ARGS, *cmake_args])[:12]}"
 
 
 def read_stamp(binary: Path) -> dict[str, object] | None:
