@@ -10,21 +10,28 @@ from whisper_api.engine.source_edits import EDITS, Edit, apply_edits, digest
 from whisper_api.errors import EngineError
 
 
-def tree(tmp_path: Path, text: str) -> Path:
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "whisper.cpp").write_text(text)
+def tree(tmp_path: Path, texts: dict[str, str]) -> Path:
+    for path, text in texts.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
     return tmp_path
 
 
+def _joined(parts: list[str]) -> str:
+    return "head\n" + "middle\n".join(parts) + "tail\n"
+
+
 def test_each_passage_is_replaced_where_it_stands(tmp_path: Path) -> None:
-    source = tree(tmp_path, "head\n" + "middle\n".join(edit.before for edit in EDITS) + "tail\n")
+    paths = dict.fromkeys(edit.path for edit in EDITS)
+    source = tree(tmp_path, {path: _joined([e.before for e in EDITS if e.path == path]) for path in paths})
     apply_edits(source)
-    assert (source / "src" / "whisper.cpp").read_text() == "head\n" + "middle\n".join(e.after for e in EDITS) + "tail\n"
+    for path in paths:
+        assert (source / path).read_text() == _joined([e.after for e in EDITS if e.path == path])
 
 
 @pytest.mark.parametrize("text", ["nothing to change\n", "twice\ntwice\n"])
 def test_a_source_without_the_passage_once_is_refused_unchanged(tmp_path: Path, text: str) -> None:
-    source = tree(tmp_path, text)
+    source = tree(tmp_path, {"src/whisper.cpp": text})
     with pytest.raises(EngineError, match=r"occurs [02] times, not once"):
         apply_edits(source, (Edit("src/whisper.cpp", "twice", "once"),) if "twice" in text else EDITS)
     assert (source / "src" / "whisper.cpp").read_text() == text
