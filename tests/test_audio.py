@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from tests.support.audio_files import convert, ffmpeg, tone, write_wav
 from whisper_api.audio import SAMPLE_RATE, DecodedAudio, decode_file, decode_stream
-from whisper_api.errors import AudioDecodeError
+from whisper_api.errors import AudioDecodeError, AudioTooLongError
 
 
 @pytest.fixture(scope="module")
@@ -153,10 +154,72 @@ def test_tracks_read_spans_of_one_channel_or_the_mix(stereo_44k: Path) -> None:
 
 
 def test_a_length_limit_stops_decoding_early(tmp_path: Path) -> None:
-    from whisper_api.errors import AudioTooLongError
-
     flac = tmp_path / "long.flac"
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:sample_rate=16000:duration=1800", "-ac", "1", str(flac))
     with pytest.raises(AudioTooLongError, match="longer than 60 seconds"):
         decode_file(flac, max_seconds=60)
     assert decode_file(flac, max_seconds=3600).duration == 1800.0
+
+
+# WAVs at 16 kHz in 16-bit PCM or 32-bit float are read as they are, without starting ffmpeg.
+
+def _float_wav(path: Path, frames: np.ndarray, extensible: bool = False) -> Path:
+    """Write (frames, channels) float32 as an IEEE-float WAV, optionally in the extensible layout."""
+    channels = frames.shape[1]
+    data = frames.astype("<f4").tobytes()
+    basic = struct.pack("<HHIIHH", 0xFFFE if extensible else 3, channels, SAMPLE_RATE, SAMPLE_RATE * 4 * channels,
+                        4 * channels, 32)
+    float_guid = bytes.fromhex("0300000000001000800000aa00389b71")  # KSDATAFORMAT_SUBTYPE_IEEE_FLOAT
+    fmt = basic + struct.pack("<HHI", 22, 32, (1 << channels) - 1) + float_guid if extensible else basic
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE" + b"fmt "
+                     + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    return path
+
+
+def _through_ffmpeg(path: Path, mono: bool) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), *(["-ac", "1"] if mono else []),
+                          "-ar", str(SAMPLE_RATE), "-c:a", "pcm_f32le", "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, "<f4").reshape(-1, 1 if mono else 2)
+
+
+@pytest.mark.parametrize("layout", ["pcm16 mono", "pcm16 stereo", "float mono", "float extensible stereo"])
+def test_plain_wavs_decode_as_ffmpeg_decodes_them_without_it(tmp_path: Path, layout: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    signal = tone(1.5, 330)
+    frames = np.stack([signal, 0.5 * signal[::-1]], axis=1) if "stereo" in layout else signal[:, None]
+    path = (write_wav(tmp_path / "clip.wav", list(frames.T)) if "pcm16" in layout
+            else _float_wav(tmp_path / "clip.wav", frames, extensible="extensible" in layout))
+    mono = "mono" in layout
+    expected = _through_ffmpeg(path, mono)
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("ffmpeg was started"))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("ffmpeg was started"))
+    audio = decode_file(path, mono=mono)
+    assert not audio.warnings
+    np.testing.assert_array_equal(audio.samples, expected)  # the same numbers, bit for bit
+    np.testing.assert_array_equal(audio.track(0)[1000:2000], expected[1000:2000, 0])
+
+
+def test_a_plain_wav_ends_at_its_data_chunk_and_says_when_it_is_cut(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "clip.wav", [tone(1.0, 440)])
+    whole = path.read_bytes()
+    tagged = tmp_path / "tagged.wav"
+    tagged.write_bytes(whole + b"LIST" + struct.pack("<I", 4) + b"INFO")  # metadata after the samples
+    assert decode_file(tagged).frames == SAMPLE_RATE and not decode_file(tagged).warnings
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[:44 + 2 * 4000 + 1])
+    audio = decode_file(cut)
+    assert audio.frames == 4000 and "cut.wav: decoded with errors" in audio.warnings[0]
+    header_only = tmp_path / "header.wav"
+    header_only.write_bytes(whole[:44])
+    with pytest.raises(AudioDecodeError, match=r"header\.wav: no audio could be decoded"):
+        decode_file(header_only)
+    with pytest.raises(AudioTooLongError, match=r"longer than 0\.5 seconds"):
+        decode_file(path, max_seconds=0.5)
+
+
+def test_other_wavs_still_go_through_ffmpeg(stereo_44k: Path, tmp_path: Path) -> None:
+    """Another rate, or channels to mix: ffmpeg resamples and mixes, as before."""
+    mixed_down = write_wav(tmp_path / "stereo16k.wav", [tone(1.0, 440), np.zeros(SAMPLE_RATE)])
+    for path in (stereo_44k, mixed_down):
+        np.testing.assert_array_equal(decode_file(path).samples, _through_ffmpeg(path, mono=True))

@@ -50,17 +50,19 @@ SAFE_DEMUXERS = ",".join((
 
 
 class SampleFile:
-    """Float32 samples in an open file whose name is gone (the folder it was decoded into is removed).
-    It has a ``shape`` and slices like a (frames, channels) array, reading only the span asked for,
-    and is freed with the last reference to it."""
+    """Samples in an open file (ffmpeg's float32 output, whose name is gone, or a WAV read as it is).
+    It has a ``shape`` and slices like a (frames, channels) float32 array, reading only the span asked
+    for, and is freed with the last reference to it."""
 
-    def __init__(self, path: Path, offset: int, channels: int) -> None:
+    def __init__(self, path: Path, offset: int, channels: int, sample_type: str = "<f4",
+                 frames: int | None = None) -> None:
         self._handle = path.open("rb")
         self._close = weakref.finalize(self, self._handle.close)
         self._lock = threading.Lock()
         self._offset = offset
-        frames = (os.fstat(self._handle.fileno()).st_size - offset) // (4 * channels)
-        self.shape = (frames, channels)
+        self._type = np.dtype(sample_type)
+        available = (os.fstat(self._handle.fileno()).st_size - offset) // (self._type.itemsize * channels)
+        self.shape = (available if frames is None else min(frames, available), channels)
 
     def __getitem__(self, span: slice) -> FloatArray:
         start, stop, step = span.indices(self.shape[0])
@@ -68,8 +70,10 @@ class SampleFile:
             raise ValueError("decoded audio reads contiguous spans only")
         channels = self.shape[1]
         with self._lock:  # one file position for every thread
-            self._handle.seek(self._offset + start * 4 * channels)
-            samples = np.fromfile(self._handle, "<f4", count=max(0, stop - start) * channels)
+            self._handle.seek(self._offset + start * self._type.itemsize * channels)
+            samples = np.fromfile(self._handle, self._type, count=max(0, stop - start) * channels)
+        if self._type.kind == "i":  # 16-bit PCM, scaled as ffmpeg scales it: exactly x / 32768
+            samples = samples.astype(np.float32) / np.float32(32768)
         return samples.reshape(-1, channels)
 
     def read_all_and_close(self) -> FloatArray:
@@ -213,6 +217,9 @@ def decode_file(
     Setting ``cancel`` stops the decoding (TranscriptionCancelled)."""
     name = name or str(path)
     require_audio_file(path, name)
+    layout = None if raw else plain_wav(path, mono)
+    if layout is not None:
+        return _checked(DecodedAudio(layout.open(path), name, layout.warnings(name)), max_seconds, "")
     _check_probe(probe(path, name, raw), name, max_seconds)
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"
@@ -222,11 +229,75 @@ def decode_file(
         # Windows cannot remove a folder while a file in it is open: there the audio is read whole
         warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
         audio = DecodedAudio(opened if os.name == "posix" else opened.read_all_and_close(), name, warnings)
+    return _checked(audio, max_seconds, stderr)
+
+
+def _checked(audio: DecodedAudio, max_seconds: float | None, stderr: str) -> DecodedAudio:
     if max_seconds is not None and audio.frames > max_seconds * SAMPLE_RATE:
-        raise AudioTooLongError(f"{name}: audio is longer than {max_seconds:g} seconds")
+        raise AudioTooLongError(f"{audio.source}: audio is longer than {max_seconds:g} seconds")
     if audio.frames == 0:
-        raise AudioDecodeError(f"{name}: no audio could be decoded{_reason(stderr)}")
+        raise AudioDecodeError(f"{audio.source}: no audio could be decoded{_reason(stderr)}")
     return audio
+
+
+_DIRECT_SAMPLES = {(1, 16): "<i2", (3, 32): "<f4"}
+"""WAV format tags and sample sizes read without ffmpeg: 16-bit PCM and 32-bit float."""
+_EXTENSIBLE = 0xFFFE
+"""WAVE_FORMAT_EXTENSIBLE: the real format tag is the first two bytes of the subformat."""
+
+
+@dataclass(frozen=True)
+class WavLayout:
+    """Where a WAV's samples lie, for one that needs no decoding."""
+
+    offset: int
+    channels: int
+    sample_type: str
+    frames: int
+    """As many as the header declares."""
+    complete: bool
+    """Whether the file holds all of them."""
+
+    def open(self, path: Path) -> SampleFile:
+        return SampleFile(path, self.offset, self.channels, self.sample_type, self.frames)
+
+    def warnings(self, name: str) -> tuple[str, ...]:
+        if self.complete:
+            return ()
+        return (f"{name}: decoded with errors, the audio may be truncated "
+                "(the file ends before the data its header declares)",)
+
+
+def plain_wav(path: Path, mono: bool) -> WavLayout | None:
+    """The layout of a WAV that needs no decoding (16 kHz, 16-bit PCM or 32-bit float, one channel, or
+    several kept apart): read as it is, it saves starting ffmpeg twice, most of a short request's
+    decoding time. None for anything else, which ffmpeg decodes."""
+    with path.open("rb") as handle:
+        header = handle.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        fmt = b""
+        while len(chunk := handle.read(8)) == 8:
+            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if chunk_id == b"data":
+                return _layout(fmt, handle.tell(), size, os.fstat(handle.fileno()).st_size, mono)
+            body = handle.read(size + size % 2)
+            if chunk_id == b"fmt ":
+                fmt = body
+    return None
+
+
+def _layout(fmt: bytes, offset: int, size: int, file_size: int, mono: bool) -> WavLayout | None:
+    if len(fmt) < 16 or size in (0, 0xFFFFFFFF):  # no size: a streaming writer's header, left to ffmpeg
+        return None
+    tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    sample_type = _DIRECT_SAMPLES.get((tag, bits))
+    if (sample_type is None or rate != SAMPLE_RATE or channels < 1 or (mono and channels > 1)
+            or block != channels * bits // 8):
+        return None
+    return WavLayout(offset, channels, sample_type, size // block, complete=offset + size <= file_size)
 
 
 def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>") -> DecodedAudio:
@@ -306,16 +377,27 @@ def _run_ffmpeg(source: Path, wav: Path, mono: bool, name: str, raw: RawFormat |
 
 
 def _wait(process: subprocess.Popen[bytes], cancel: threading.Event | None) -> int:
-    """ffmpeg's exit code; stopped within a tenth of a second once ``cancel`` is set."""
-    while cancel is not None:
-        try:
-            return process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
+    """ffmpeg's exit code, as soon as it exits; stopped within a tenth of a second once ``cancel`` is
+    set. A watcher thread looks at ``cancel``: waiting with a timeout would poll the process, and
+    Python's polling backs off to 50 ms, a delay every short request would pay."""
+    if cancel is None:
+        return process.wait()
+    exited = threading.Event()
+
+    def kill_when_cancelled() -> None:
+        while not exited.wait(0.1):
             if cancel.is_set():
                 process.kill()
-                process.wait()
-                raise TranscriptionCancelled("decoding cancelled") from None
-    return process.wait()
+                return
+
+    threading.Thread(target=kill_when_cancelled, name="ffmpeg-cancel", daemon=True).start()
+    try:
+        returncode = process.wait()
+    finally:
+        exited.set()
+    if cancel.is_set():
+        raise TranscriptionCancelled("decoding cancelled")
+    return returncode
 
 
 def _reason(stderr: str) -> str:
