@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -83,6 +83,26 @@ def test_a_segment_repeating_the_one_just_before_is_dropped() -> None:
 
 def test_a_reply_said_again_after_a_pause_stays() -> None:
     assert [s.text for s in remove_loops([segment("Yes.", 0), segment("Yes.", 2)])] == ["Yes.", "Yes."]
+
+
+def test_a_repeat_its_own_audio_says_again_stays() -> None:
+    """Decoded alone, the audio under a real repeat gives most of its words back; under a loop it holds
+    other words, or none."""
+    segments = [segment("The red fox has read many books."), segment("the red fox has read many books", 3.4)]
+    asked: list[str] = []
+
+    def heard(words: str) -> Callable[[Segment], tuple[Segment, ...]]:
+        def decode_alone(echo: Segment) -> tuple[Segment, ...]:
+            asked.append(echo.text)
+            return (segment(words, echo.start),) if words else ()
+        return decode_alone
+
+    assert len(remove_loops(segments, heard("The red fox has um read so many books"))) == 2
+    assert len(remove_loops(segments, heard("and then it rained"))) == 1
+    assert len(remove_loops(segments, heard(""))) == 1
+    assert asked == ["the red fox has read many books"] * 3  # only the echo is decoded again
+    assert len(remove_loops([segment("one"), segment("two", 0.6)], heard("anything"))) == 2
+    assert len(asked) == 3
 
 
 def test_loops_inside_are_collapsed_before_segments_are_compared() -> None:

@@ -23,7 +23,7 @@ from whisper_api.audio import SAMPLE_RATE, DecodedAudio, Track, decode_file, dec
 from whisper_api.engine import Decoding, Engine, EngineJob, EngineResult, ProgressCallback, create_engine
 from whisper_api.engine.base import CONTEXT_FLOOR, ENCODER_FRAMES_PER_SECOND, FULL_CONTEXT, audio_context
 from whisper_api.errors import InvalidOptionError, TranscriptionCancelled
-from whisper_api.guard import remove_loops
+from whisper_api.guard import DecodeAlone, remove_loops
 from whisper_api.models import VAD_MODEL, ModelStore
 from whisper_api.options import DiarizeOptions, TranscribeOptions, require_channels
 from whisper_api.settings import Settings, load_settings
@@ -107,9 +107,12 @@ class Transcriber:
                 progress=_part_progress(progress, [1.0] * channels, channel),
                 cancel=cancel,
             )
-            result = self._decode(audio.track(channel if options.multichannel else None), job, vad_path)
-            results.append(dataclasses.replace(result, segments=remove_loops(result.segments))
-                           if options.filters_repetitions else result)
+            track = audio.track(channel if options.multichannel else None)
+            result = self._decode(track, job, vad_path)
+            if options.filters_repetitions:
+                decode_alone = self._decoder_of_spans(track, job, result.language)
+                result = dataclasses.replace(result, segments=remove_loops(result.segments, decode_alone))
+            results.append(result)
         transcript = Transcript(
             segments=tuple(
                 dataclasses.replace(segment, channel=channel)
@@ -146,6 +149,18 @@ class Transcriber:
             segments.extend(gated.restore(result.segments))
         assert settled is not None
         return EngineResult(tuple(segments), settled.language, settled.language_confidence)
+
+    def _decoder_of_spans(self, track: Track, job: EngineJob, language: str) -> DecodeAlone:
+        """Decodes one segment's span of the track on its own, with no earlier text: the repetition
+        filter asks it before it drops a segment that repeats the one before it."""
+        decoding = dataclasses.replace(job.decoding, language=language)
+
+        def decode(segment: Segment) -> tuple[Segment, ...]:
+            span = track[round(segment.start * SAMPLE_RATE):round(segment.end * SAMPLE_RATE)]
+            alone = dataclasses.replace(job, audio=span, decoding=decoding, progress=None)
+            return self.engine.transcribe(fitted(alone)).segments if span.size else ()
+
+        return decode
 
     @staticmethod
     def _plan(track: Track, vad_path: Path | None, cancel: threading.Event | None) -> list[tuple[Region, ...]]:

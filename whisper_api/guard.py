@@ -1,15 +1,17 @@
 """The repetition filter: whisper's decoding loops, taken out of the segments an engine returns.
 
 Pure functions on Segments, no I/O. Two loop shapes are removed (see docs/hallucination-guard.md):
-a segment that says again what the segment before it said, and a word or phrase repeated over
-and over inside one segment, which keeps its first occurrence.
+a segment that says again what the segment before it said (unless its audio, decoded alone, says
+it again too), and a word or phrase repeated over and over inside one segment, which keeps its
+first occurrence.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from whisper_api.transcript import Segment, Word
 
@@ -23,18 +25,23 @@ times running is, in whisper's output, almost always the decoder looping, not th
 PHRASE_LOOP_REPEATS = 3
 ECHO_GAP = 0.1
 """Seconds between two segments with the same words, at most, for the second to count as a loop."""
+DecodeAlone = Callable[[Segment], Sequence[Segment]]
+"""Decodes one segment's audio on its own, with no earlier text to condition on (the core's engine)."""
 _STRIPPED = string.punctuation + string.whitespace + "¿¡…«»\u201c\u201d\u2018\u2019"  # and curly quotes
 
 
-def remove_loops(segments: Sequence[Segment]) -> tuple[Segment, ...]:
-    """The segments without repeated segments and with in-segment loops collapsed (one channel's segments)."""
+def remove_loops(segments: Sequence[Segment], decode_alone: DecodeAlone | None = None) -> tuple[Segment, ...]:
+    """The segments without repeated segments and with in-segment loops collapsed (one channel's segments).
+    With ``decode_alone``, a segment that repeats the one before it is kept when its own audio says it."""
     kept: list[Segment] = []
     decoded_end = -1.0  # where the engine's previous segment ended, before any collapsing
     for segment in segments:
         collapsed = collapse_repeats(segment)
         echo = bool(kept and collapsed.words) and _is_echo(collapsed, kept[-1], decoded_end)
         decoded_end = segment.end
-        if not echo:  # an echo is the segment before said again: whisper re-decoding its own output
+        # An echo is the segment before said again: whisper re-decoding its own output, unless the
+        # segment's own audio says it too.
+        if not echo or (decode_alone is not None and _said_again(collapsed, decode_alone(collapsed))):
             kept.append(collapsed)
     return tuple(kept)
 
@@ -43,6 +50,15 @@ def _is_echo(segment: Segment, before: Segment, before_end: float) -> bool:
     """The same words straight after: a loop's segments abut, while a reply said again ("Yes." ...
     "Yes.") follows a pause."""
     return segment.start - before_end <= ECHO_GAP and _key(segment.words) == _key(before.words)
+
+
+def _said_again(segment: Segment, alone: Sequence[Segment]) -> bool:
+    """Whether its audio decoded alone gives back most of the segment's words: the speaker said them
+    twice. A decoding loop copies the text before it, which the audio under the copy does not hold."""
+    words = _key(segment.words)
+    heard = _key(tuple(word for part in alone for word in part.words))
+    matching = difflib.SequenceMatcher(None, words, heard, autojunk=False).get_matching_blocks()
+    return 2 * sum(block.size for block in matching) > len(words)
 
 
 def collapse_repeats(segment: Segment) -> Segment:
