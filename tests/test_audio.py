@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.support.audio_files import convert, ffmpeg, tone, write_wav
-from whisper_api.audio import SAMPLE_RATE, DecodedAudio, decode_file, decode_stream
+from whisper_api.audio import SAMPLE_RATE, DecodedAudio, decode_file, decode_stream, plain_wav
 from whisper_api.errors import AudioDecodeError, AudioTooLongError
 
 
@@ -223,3 +223,16 @@ def test_other_wavs_still_go_through_ffmpeg(stereo_44k: Path, tmp_path: Path) ->
     mixed_down = write_wav(tmp_path / "stereo16k.wav", [tone(1.0, 440), np.zeros(SAMPLE_RATE)])
     for path in (stereo_44k, mixed_down):
         np.testing.assert_array_equal(decode_file(path).samples, _through_ffmpeg(path, mono=True))
+
+
+def test_odd_wav_headers_are_left_to_ffmpeg(tmp_path: Path) -> None:
+    """A header this reader would have to trust too far (a huge format chunk, thousands of chunks before
+    the samples) goes to ffmpeg, which decodes or refuses it as before."""
+    samples = write_wav(tmp_path / "clip.wav", [tone(0.5, 440)]).read_bytes()
+    huge_fmt = samples[:16] + struct.pack("<I", 0x7FFFFFF0) + samples[20:]
+    many = samples[:12] + (b"junk" + struct.pack("<I", 0)) * 5000 + samples[12:]
+    for name, content in (("huge-fmt.wav", huge_fmt), ("many-chunks.wav", many)):
+        (tmp_path / name).write_bytes(content)
+        assert plain_wav(tmp_path / name, mono=True) is None
+    assert plain_wav(tmp_path / "clip.wav", mono=True) is not None
+    assert decode_file(tmp_path / "many-chunks.wav").frames == 8000

@@ -242,6 +242,9 @@ def _checked(audio: DecodedAudio, max_seconds: float | None, stderr: str) -> Dec
 
 _DIRECT_SAMPLES = {(1, 16): "<i2", (3, 32): "<f4"}
 """WAV format tags and sample sizes read without ffmpeg: 16-bit PCM and 32-bit float."""
+_MAX_CHUNKS_BEFORE_DATA = 64
+"""A header with more chunks than this before its samples is left to ffmpeg: a crafted file of
+millions of empty chunks would otherwise be a long loop here."""
 _EXTENSIBLE = 0xFFFE
 """WAVE_FORMAT_EXTENSIBLE: the real format tag is the first two bytes of the subformat."""
 
@@ -277,13 +280,19 @@ def plain_wav(path: Path, mono: bool) -> WavLayout | None:
         if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
             return None
         fmt = b""
-        while len(chunk := handle.read(8)) == 8:
+        for _ in range(_MAX_CHUNKS_BEFORE_DATA):
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                break
             chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if chunk_id == b"data":
                 return _layout(fmt, handle.tell(), size, os.fstat(handle.fileno()).st_size, mono)
-            body = handle.read(size + size % 2)
             if chunk_id == b"fmt ":
-                fmt = body
+                if size > 64:  # 16 to 40 bytes in any real WAV
+                    return None
+                fmt = handle.read(size + size % 2)
+            else:  # metadata: skipped, not read
+                handle.seek(size + size % 2, os.SEEK_CUR)
     return None
 
 
