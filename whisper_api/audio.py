@@ -219,17 +219,22 @@ def decode_file(
     require_audio_file(path, name)
     layout = None if raw else plain_wav(path, mono)
     if layout is not None:
-        return _checked(DecodedAudio(layout.open(path), name, layout.warnings(name)), max_seconds, "")
+        return _checked(DecodedAudio(_held(layout.open(path)), name, layout.warnings(name)), max_seconds, "")
     _check_probe(probe(path, name, raw), name, max_seconds)
     with tempfile.TemporaryDirectory(prefix="whisper-api-") as workdir:
         wav = Path(workdir) / "decoded.wav"
         limit = None if max_seconds is None else max_seconds + 1.0
         stderr = _run_ffmpeg(path, wav, mono, name, raw, limit, cancel)
         opened = _open_float_wav(wav, name)
-        # Windows cannot remove a folder while a file in it is open: there the audio is read whole
         warnings = (f"{name}: decoded with errors, the audio may be truncated{_reason(stderr)}",) if stderr else ()
-        audio = DecodedAudio(opened if os.name == "posix" else opened.read_all_and_close(), name, warnings)
+        audio = DecodedAudio(_held(opened), name, warnings)
     return _checked(audio, max_seconds, stderr)
+
+
+def _held(opened: SampleFile) -> SampleFile | FloatArray:
+    """The file, read a span at a time; on Windows, which cannot remove a folder while a file in it is
+    open (a spooled upload's, ffmpeg's output), the samples read whole."""
+    return opened if os.name == "posix" else opened.read_all_and_close()
 
 
 def _checked(audio: DecodedAudio, max_seconds: float | None, stderr: str) -> DecodedAudio:
