@@ -227,12 +227,14 @@ def test_other_wavs_still_go_through_ffmpeg(stereo_44k: Path, tmp_path: Path) ->
 
 def test_odd_wav_headers_are_left_to_ffmpeg(tmp_path: Path) -> None:
     """A header this reader would have to trust too far (a huge format chunk, thousands of chunks before
-    the samples) goes to ffmpeg, which decodes or refuses it as before."""
+    the samples, many channels) goes to ffmpeg, which decodes or refuses it as before."""
     samples = write_wav(tmp_path / "clip.wav", [tone(0.5, 440)]).read_bytes()
     huge_fmt = samples[:16] + struct.pack("<I", 0x7FFFFFF0) + samples[20:]
     many = samples[:12] + (b"junk" + struct.pack("<I", 0)) * 5000 + samples[12:]
     for name, content in (("huge-fmt.wav", huge_fmt), ("many-chunks.wav", many)):
         (tmp_path / name).write_bytes(content)
         assert plain_wav(tmp_path / name, mono=True) is None
+    nine = write_wav(tmp_path / "nine.wav", [tone(0.1, 440)] * 9)  # more channels than a recorder writes
+    assert plain_wav(nine, mono=False) is None and decode_file(nine, mono=False).channels == 9
     assert plain_wav(tmp_path / "clip.wav", mono=True) is not None
     assert decode_file(tmp_path / "many-chunks.wav").frames == 8000

@@ -105,6 +105,18 @@ def test_a_repeat_its_own_audio_says_again_stays() -> None:
     assert len(asked) == 3
 
 
+def test_a_loop_found_is_not_asked_about_again_and_only_its_own_audio_is_asked() -> None:
+    spans: list[tuple[float, float]] = []
+
+    def decode_alone(echo: Segment) -> tuple[Segment, ...]:
+        spans.append((echo.start, echo.end))
+        return ()
+
+    looped = [segment("Thank you."), segment("Thank you.", 0.5), segment("Thank you.", 1.4), segment("Thank you.", 2.3)]
+    assert [s.text for s in remove_loops(looped, decode_alone)] == ["Thank you."]
+    assert spans == [(0.9, 1.4)]  # asked once, from where the segment before ended (they overlap)
+
+
 def test_loops_inside_are_collapsed_before_segments_are_compared() -> None:
     segments = [segment("so so so so so so"), segment("so", 2.9)]  # abuts the looping segment's decoded end
     assert [s.text for s in remove_loops(segments)] == ["so"]

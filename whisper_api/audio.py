@@ -250,6 +250,8 @@ _DIRECT_SAMPLES = {(1, 16): "<i2", (3, 32): "<f4"}
 _MAX_CHUNKS_BEFORE_DATA = 64
 """A header with more chunks than this before its samples is left to ffmpeg: a crafted file of
 millions of empty chunks would otherwise be a long loop here."""
+_MAX_DIRECT_CHANNELS = 8
+"""More channels than a call or a meeting recorder writes go to ffmpeg, which refuses over 512."""
 _EXTENSIBLE = 0xFFFE
 """WAVE_FORMAT_EXTENSIBLE: the real format tag is the first two bytes of the subformat."""
 
@@ -292,7 +294,7 @@ def plain_wav(path: Path, mono: bool) -> WavLayout | None:
             chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
             if chunk_id == b"data":
                 return _layout(fmt, handle.tell(), size, os.fstat(handle.fileno()).st_size, mono)
-            if chunk_id == b"fmt ":
+            if chunk_id == b"fmt " and not fmt:  # the first one counts, as for ffmpeg
                 if size > 64:  # 16 to 40 bytes in any real WAV
                     return None
                 fmt = handle.read(size + size % 2)
@@ -308,8 +310,8 @@ def _layout(fmt: bytes, offset: int, size: int, file_size: int, mono: bool) -> W
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         tag = struct.unpack("<H", fmt[24:26])[0]
     sample_type = _DIRECT_SAMPLES.get((tag, bits))
-    if (sample_type is None or rate != SAMPLE_RATE or channels < 1 or (mono and channels > 1)
-            or block != channels * bits // 8):
+    if (sample_type is None or rate != SAMPLE_RATE or not 1 <= channels <= _MAX_DIRECT_CHANNELS
+            or (mono and channels > 1) or block != channels * bits // 8):
         return None
     return WavLayout(offset, channels, sample_type, size // block, complete=offset + size <= file_size)
 

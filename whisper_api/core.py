@@ -110,7 +110,9 @@ class Transcriber:
             track = audio.track(channel if options.multichannel else None)
             result = self._decode(track, job, vad_path)
             if options.filters_repetitions:
-                decode_alone = self._decoder_of_spans(track, job, result.language)
+                # Only where a VAD model heard speech can a repeat's audio be asked: elsewhere whisper
+                # may write the same stock phrase ("Thank you.") on each stretch of music or silence.
+                decode_alone = self._decoder_of_spans(track, job, result.language) if vad_path else None
                 result = dataclasses.replace(result, segments=remove_loops(result.segments, decode_alone))
             results.append(result)
         transcript = Transcript(
@@ -151,9 +153,10 @@ class Transcriber:
         return EngineResult(tuple(segments), settled.language, settled.language_confidence)
 
     def _decoder_of_spans(self, track: Track, job: EngineJob, language: str) -> DecodeAlone:
-        """Decodes one segment's span of the track on its own, with no earlier text: the repetition
-        filter asks it before it drops a segment that repeats the one before it."""
-        decoding = dataclasses.replace(job.decoding, language=language)
+        """Decodes one segment's span of the track on its own, with no earlier text (not even the
+        caller's prompt, which whisper may copy): the repetition filter asks it before it drops a
+        segment that repeats the one before it."""
+        decoding = dataclasses.replace(job.decoding, language=language, initial_prompt=None)
 
         def decode(segment: Segment) -> tuple[Segment, ...]:
             span = track[round(segment.start * SAMPLE_RATE):round(segment.end * SAMPLE_RATE)]

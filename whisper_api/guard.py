@@ -32,17 +32,23 @@ _STRIPPED = string.punctuation + string.whitespace + "¿¡…«»\u201c\u201d\u2
 
 def remove_loops(segments: Sequence[Segment], decode_alone: DecodeAlone | None = None) -> tuple[Segment, ...]:
     """The segments without repeated segments and with in-segment loops collapsed (one channel's segments).
-    With ``decode_alone``, a segment that repeats the one before it is kept when its own audio says it."""
+    With ``decode_alone``, a segment that repeats the one before it is kept when its own audio says it;
+    once a repeat is found to be a loop, the loop's further repeats are dropped without asking."""
     kept: list[Segment] = []
     decoded_end = -1.0  # where the engine's previous segment ended, before any collapsing
+    looping = False  # a repeat of kept[-1] was found to be a loop
     for segment in segments:
         collapsed = collapse_repeats(segment)
-        echo = bool(kept and collapsed.words) and _is_echo(collapsed, kept[-1], decoded_end)
-        decoded_end = segment.end
         # An echo is the segment before said again: whisper re-decoding its own output, unless the
-        # segment's own audio says it too.
-        if not echo or (decode_alone is not None and _said_again(collapsed, decode_alone(collapsed))):
+        # segment's own audio (from where the one before ended, if they overlap) says it too.
+        echo = bool(kept and collapsed.words) and _is_echo(collapsed, kept[-1], decoded_end)
+        if echo and not looping and decode_alone is not None:
+            own = dataclasses.replace(collapsed, start=max(collapsed.start, decoded_end))
+            echo = looping = not _said_again(collapsed, decode_alone(own))
+        decoded_end = segment.end
+        if not echo:
             kept.append(collapsed)
+            looping = False
     return tuple(kept)
 
 
