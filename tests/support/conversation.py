@@ -82,5 +82,5 @@ def agreement(turns: list[Turn], found: list[tuple[float, float, int]]) -> float
     for (found_speaker, true_speaker), seconds in overlap.items():
         if seconds > best.get(found_speaker, (0, 0.0))[1]:
             best[found_speaker] = (true_speaker, seconds)
-    right = sum(seconds for seconds in best.values() for seconds in [seconds[1]])
+    right = sum(seconds for _, seconds in best.values())
     return right / sum(turn.end - turn.start for turn in turns)
