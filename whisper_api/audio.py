@@ -283,28 +283,15 @@ def plain_wav(path: Path, mono: bool) -> WavLayout | None:
     several kept apart): read as it is, it saves starting ffmpeg twice, most of a short request's
     decoding time. None for anything else, which ffmpeg decodes."""
     with path.open("rb") as handle:
-        header = handle.read(12)
-        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return None
-        fmt = b""
-        for _ in range(_MAX_CHUNKS_BEFORE_DATA):
-            chunk = handle.read(8)
-            if len(chunk) < 8:
-                break
-            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                return _layout(fmt, handle.tell(), size, os.fstat(handle.fileno()).st_size, mono)
-            if chunk_id == b"fmt " and not fmt:  # the first one counts, as for ffmpeg
-                if size > 64:  # 16 to 40 bytes in any real WAV
-                    return None
-                fmt = handle.read(size + size % 2)
-            else:  # metadata: skipped, not read
-                handle.seek(size + size % 2, os.SEEK_CUR)
-    return None
+        header = _wav_header(handle)
+    if header is None or header.container != b"RIFF":
+        return None
+    return _layout(header, path.stat().st_size, mono)
 
 
-def _layout(fmt: bytes, offset: int, size: int, file_size: int, mono: bool) -> WavLayout | None:
-    if len(fmt) < 16 or size in (0, 0xFFFFFFFF):  # no size: a streaming writer's header, left to ffmpeg
+def _layout(header: _WavHeader, file_size: int, mono: bool) -> WavLayout | None:
+    offset, size, fmt = header.data_offset, header.data_size, header.fmt
+    if offset is None or len(fmt) < 16 or size in (0, 0xFFFFFFFF):  # no size: a streaming writer's, for ffmpeg
         return None
     tag, channels, rate, _, block, bits = struct.unpack("<HHIIHH", fmt[:16])
     if tag == _EXTENSIBLE and len(fmt) >= 26:
@@ -314,6 +301,40 @@ def _layout(fmt: bytes, offset: int, size: int, file_size: int, mono: bool) -> W
             or (mono and channels > 1) or block != channels * bits // 8):
         return None
     return WavLayout(offset, channels, sample_type, size // block, complete=offset + size <= file_size)
+
+
+@dataclass(frozen=True)
+class _WavHeader:
+    container: bytes
+    """RIFF, or RF64 (ffmpeg's output over 4 GB)."""
+    fmt: bytes
+    """The first format chunk; empty when there is none (or it is implausibly long)."""
+    data_offset: int | None
+    """Where the samples start; None when no data chunk was found."""
+    data_size: int
+    """As the data chunk declares it (RF64 keeps the real one elsewhere)."""
+
+
+def _wav_header(handle: BinaryIO) -> _WavHeader | None:
+    """A RIFF or RF64 WAVE's header, read from the start of ``handle``; None for anything else.
+    Metadata chunks are skipped, not read; past a format chunk over 64 bytes (16 to 40 in any real
+    WAV) or more than _MAX_CHUNKS_BEFORE_DATA chunks, nothing is trusted."""
+    start = handle.read(12)
+    if start[:4] not in (b"RIFF", b"RF64") or start[8:12] != b"WAVE":
+        return None
+    fmt = b""
+    for _ in range(_MAX_CHUNKS_BEFORE_DATA):
+        chunk = handle.read(8)
+        if len(chunk) < 8:
+            break
+        chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if chunk_id == b"data":
+            return _WavHeader(start[:4], fmt, handle.tell(), size)
+        if chunk_id == b"fmt " and not fmt and size <= 64:  # the first one counts, as for ffmpeg
+            fmt = handle.read(size + size % 2)
+        else:
+            handle.seek(size + size % 2, os.SEEK_CUR)
+    return _WavHeader(start[:4], b"", None, 0)
 
 
 def decode_stream(stream: BinaryIO, *, mono: bool = True, name: str = "<stdin>") -> DecodedAudio:
@@ -425,20 +446,16 @@ def _reason(stderr: str) -> str:
 
 
 def _open_float_wav(path: Path, name: str) -> SampleFile:
-    """Open the float32 WAV/RF64 ffmpeg wrote: find the channel count and where the samples start."""
+    """Open the float32 WAV/RF64 ffmpeg wrote: find the channel count and where the samples start (they
+    run to the end of the file: RF64 keeps no usable size in the data chunk)."""
     with path.open("rb") as handle:
-        header = handle.read(12)
-        if header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
-            raise AudioDecodeError(f"{name}: ffmpeg produced no WAV output")
-        channels = 0
-        while chunk := handle.read(8):
-            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":  # to the end of the file: RF64 stores no usable size here
-                return SampleFile(path, handle.tell(), max(channels, 1))
-            body = handle.read(size + size % 2)
-            if chunk_id == b"fmt ":
-                channels = struct.unpack("<H", body[2:4])[0]
-    raise AudioDecodeError(f"{name}: ffmpeg output has no audio data")
+        header = _wav_header(handle)
+    if header is None:
+        raise AudioDecodeError(f"{name}: ffmpeg produced no WAV output")
+    if header.data_offset is None:
+        raise AudioDecodeError(f"{name}: ffmpeg output has no audio data")
+    channels = struct.unpack("<H", header.fmt[2:4])[0] if len(header.fmt) >= 4 else 1
+    return SampleFile(path, header.data_offset, max(channels, 1))
 
 
 def write_float_wav(path: Path, samples: FloatArray) -> Path:
