@@ -87,8 +87,9 @@ def normalise(text: str, language: str) -> str:
 
 # -- the systems ----------------------------------------------------------------------------------------
 
-def whisper_api(models: Path, model: str, threads: int, **options: object) -> Transcribe:
-    transcriber = Transcriber(load_settings({"models_dir": str(models), "threads": threads}))
+def whisper_api(models: Path, model: str, threads: int, weights: str = "auto", **options: object) -> Transcribe:
+    """``weights``: the native engine's setting (auto: an f16 model runs as bf16 where the CPU does bf16)."""
+    transcriber = Transcriber(load_settings({"models_dir": str(models), "threads": threads, "weights": weights}))
     return lambda samples, language: transcriber.transcribe(
         samples, TranscribeOptions(model=model, language=language, **options)).text  # type: ignore[arg-type]
 

@@ -2,7 +2,9 @@
 """whisper-api against its peers on the same weights and the same audio, in one run.
 
 Systems (real tiny.en; every one gets the same decoded 16 kHz audio and language en):
-  whisper-api            the Transcriber with its defaults (VAD gate, guard, fitted context), f16
+  whisper-api            the Transcriber with its defaults (VAD gate, guard, fitted context; the f16
+                         model runs as bf16 where the CPU and the binding do bf16: weights = auto)
+  whisper-api stored     the same with weights = stored: the f16 model as it is
   whisper-api q8_0 ...   the same with the model quantized by `whisper-api models quantize`
   whisper.cpp            raw whisper.cpp through pywhispercpp, its default parameters
   faster-whisper int8 / float32   the same weights in CTranslate2 form
@@ -53,6 +55,7 @@ from accuracy import (
 )
 
 from whisper_api.audio import SAMPLE_RATE
+from whisper_api.engine.weights import STORED
 from whisper_api.engine.whisper_cli_build import installed_binary
 from whisper_api.keys import KeyStore
 from whisper_api.models.catalogue import BY_NAME
@@ -74,10 +77,13 @@ def system(name: str, threads: int, beam: int, ct2: Path) -> Transcribe:
     if name.startswith("faster-whisper"):
         return faster_whisper(ct2, threads, name.rsplit(maxsplit=1)[-1], beam)
     kind = name.removeprefix("whisper-api").strip()
+    if kind == STORED:
+        return whisper_api(MODELS, MODEL, threads, weights=STORED, beam_size=beam)
     return whisper_api(MODELS, quantized(MODEL, kind) if kind else MODEL, threads, beam_size=beam)
 
 
-SYSTEMS = ("whisper-api", "whisper-api q8_0", "whisper-api q5_1", "whisper-api q4_0", "whisper-api bf16", "whisper.cpp",
+SYSTEMS = ("whisper-api", f"whisper-api {STORED}", "whisper-api q8_0", "whisper-api q5_1", "whisper-api q4_0",
+           "whisper-api bf16", "whisper.cpp",
            "faster-whisper int8", "faster-whisper float32")
 
 
@@ -200,7 +206,7 @@ def main() -> None:
         sys.exit(f"needs {DATA}")
     ensure_models(MODELS, [MODEL])
     for name in args.systems:  # quantized copies made once, before any timing
-        if name.startswith("whisper-api "):
+        if name.startswith("whisper-api ") and name != f"whisper-api {STORED}":
             quantized(MODEL, name.split()[-1])
     with tempfile.TemporaryDirectory() as work:
         ct2 = fetch_checkpoint(BY_NAME[MODEL].converted, Path(work) / MODEL)  # type: ignore[arg-type]

@@ -70,6 +70,13 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _parse_weights(text: str) -> str:
+    choice = text.strip().lower()
+    if choice not in ("auto", "stored"):
+        raise ValueError("must be auto or stored")
+    return choice
+
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MAX_DEFAULT_THREADS = 4
 """whisper.cpp's own default: more than 4 threads per decode rarely helps on the CPU backend."""
@@ -148,6 +155,9 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: "base"),
     SettingSpec("engine", "Speech engine: native (whisper.cpp in-process) or cli (the whisper-cli binary).", str,
                 lambda _: "native"),
+    SettingSpec("weights", "Model weights the native engine runs: auto (an f16 model from a bf16 copy made once beside "
+                "it, where the CPU has AVX512_BF16 and the binding uses it: faster, the same words) or stored (the "
+                "model file as it is).", _parse_weights, lambda _: "auto"),
     SettingSpec("whisper_cli", "Path of the whisper-cli binary for the cli engine; default: the built one, then PATH.",
                 str, lambda _: ""),
     SettingSpec("models_url", "Base URL of a model mirror; default: each model's Hugging Face repository.",
@@ -213,6 +223,7 @@ class Settings:
     model: str
     threads: int
     engine: str
+    weights: str
     whisper_cli: str
     models_url: str
     database_url: str

@@ -124,3 +124,10 @@ def test_more_than_the_cores_never_decode_at_once(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(settings, "usable_cores", lambda: 2)
     found, warning = settings.engine_slots(load_settings({"workers": workers, "threads": threads}))
     assert found == slots and warning is not None and says in warning
+
+
+def test_weights_are_auto_unless_stored_is_asked(home: Path) -> None:
+    assert load_settings().weights == "auto"
+    assert load_settings({"weights": "Stored"}).weights == "stored"
+    with pytest.raises(SettingsError, match="must be auto or stored"):
+        load_settings({"weights": "fast"})

@@ -17,7 +17,7 @@ from whisper_api.settings import Settings
 def _native(settings: Settings) -> Engine:
     from whisper_api.engine.native import NativeEngine  # loads the C extension only when used
 
-    return NativeEngine()
+    return NativeEngine(weights=settings.weights)
 
 
 def _cli(settings: Settings) -> Engine:

@@ -19,6 +19,7 @@ from whisper_api.audio import SAMPLE_RATE
 from whisper_api.engine import whispercpp_log
 from whisper_api.engine.base import DecodeProgress, EngineJob, EngineResult, resolve_language
 from whisper_api.engine.tokens import Token, build_segment
+from whisper_api.engine.weights import STORED, weights_for
 from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.transcript import Segment
 
@@ -85,9 +86,11 @@ class LoadedModel:
 class NativeEngine:
     name = "native"
 
-    def __init__(self, context: ContextSettings | None = None, max_models: int = 2) -> None:
+    def __init__(self, context: ContextSettings | None = None, max_models: int = 2, weights: str = STORED) -> None:
         whispercpp_log.install()
         self.context = context or ContextSettings()
+        self.weights = weights
+        """``weights.AUTO``: f16 models run from bf16 copies where this build uses the CPU's bf16 instructions."""
         self.max_models = max_models
         """Models kept loaded at once; the least recently used goes first (each holds its weights)."""
         self._models: OrderedDict[_ModelKey, LoadedModel] = OrderedDict()
@@ -103,7 +106,8 @@ class NativeEngine:
                 others = [k for k in self._models if k.path != key.path]  # least recently used first
                 for old in stale + others[: max(0, len(others) + 1 - self.max_models)]:
                     self._models.pop(old).retire()
-                self._models[key] = LoadedModel(key.path, self.context)
+                loaded = weights_for(key.path, self.weights, str(pw.whisper_print_system_info()))
+                self._models[key] = LoadedModel(loaded, self.context)
             self._models.move_to_end(key)
             return self._models[key]
 

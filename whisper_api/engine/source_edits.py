@@ -20,6 +20,13 @@ run on its valid rows only, so a short tile (a prompt of 100 tokens) costs what 
 tiled path still starts at 64 queries. Transcripts stay byte for byte the same; an encoder window
 takes about 12 % less time, prompts about 11 % less. (ggml's SpacemiT RISC-V kernels read the same
 tile size; whisper-api does not build them.)
+
+**A cheaper spectrogram.** whisper.cpp's FFT ends in 16 plain DFTs of 25 points per frame, and each of
+their 625 terms found its angle with an integer division; the index now advances by one addition. The
+mel filters weight narrow bands of the 201 bins, and each frame summed all 80 x 201 products; the sums
+now skip the groups of four bins whose weights are all zero. The log-mel spectrogram of the 4-minute
+passage takes 0.29 s instead of 0.71 s with 1 thread (3.7 % of the whole transcription), and the dev
+set's long transcripts stay byte for byte the same.
 """
 
 from __future__ import annotations
@@ -55,6 +62,21 @@ static bool whisper_batch_wants_last_logits_only(const whisper_batch & batch) {
 
 static struct ggml_cgraph * whisper_build_graph_decoder('''
 
+_MEL_BANDS = """    // each mel filter weights a narrow band of the bins: the sums below take the groups of four bins
+    // that hold a weight, [band_begin, band_end), and skip the others, which added zeros
+    const int n_grouped = n_fft >= 3 ? n_fft/4*4 : 0;  // the bins the groups of four cover
+    std::vector<int> band_begin(mel.n_mel, 0), band_end(mel.n_mel, 0);
+    for (int j = 0; j < mel.n_mel; j++) {
+        for (int k = 0; k < n_grouped; k += 4) {
+            const float * w = filters.data.data() + j*n_fft + k;
+            if (w[0] != 0.0f || w[1] != 0.0f || w[2] != 0.0f || w[3] != 0.0f) {
+                band_begin[j] = band_end[j] == 0 ? k : band_begin[j];
+                band_end[j] = k + 4;
+            }
+        }
+    }
+"""
+
 EDITS = (
     Edit("src/whisper.cpp", "static struct ggml_cgraph * whisper_build_graph_decoder(", _LAST_LOGITS_ONLY),
     Edit("src/whisper.cpp",
@@ -68,6 +90,17 @@ EDITS = (
          "        const int row = whisper_batch_wants_last_logits_only(batch) ? 0 : i;  // the graph's only row\n"
          "        ggml_backend_tensor_get(logits, logits_out.data() + (n_vocab*i), sizeof(float)*(n_vocab*row), "
          "sizeof(float)*n_vocab);\n"),
+    Edit("src/whisper.cpp",
+         "        for (int n = 0; n < N; n++) {\n"
+         "            int idx = (k * n * sin_cos_step) % (SIN_COS_N_COUNT); // t = 2*M_PI*k*n/N\n",
+         "        const int idx_step = k * sin_cos_step;  // below SIN_COS_N_COUNT, so one subtraction wraps\n"
+         "        for (int n = 0, idx = 0; n < N;\n"
+         "             n++, idx += idx >= SIN_COS_N_COUNT - idx_step ? idx_step - SIN_COS_N_COUNT : idx_step) {\n"),
+    Edit("src/whisper.cpp", "    int n_fft = filters.n_fft;\n", "    int n_fft = filters.n_fft;\n" + _MEL_BANDS),
+    Edit("src/whisper.cpp", "            for (k = 0; k < n_fft - 3; k += 4) {\n",
+         "            for (k = band_begin[j]; k < band_end[j]; k += 4) {\n"),
+    Edit("src/whisper.cpp", "            for (; k < n_fft; k++) {\n",
+         "            for (k = n_grouped; k < n_fft; k++) {\n"),
     Edit("ggml/src/ggml-cpu/common.h", "#define GGML_FA_TILE_Q  64\n", "#define GGML_FA_TILE_Q  512\n"),
     Edit("ggml/src/ggml-cpu/ops.cpp",
          "            memset(KQ, 0, Q_TILE_SZ * KV_TILE_SZ * sizeof(float));\n"

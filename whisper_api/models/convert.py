@@ -40,6 +40,9 @@ F32_NAMES = ("encoder.conv1.bias", "encoder.conv2.bias", "encoder.positional_emb
              "decoder.positional_embedding")
 GGML_F32, GGML_F16, GGML_BF16 = 0, 1, 30
 """ggml's tensor type numbers."""
+BF16_BLOCK = 1 << 20
+"""Weights rounded to bf16 at a time: bounds the f32 copies a large matrix (large-v3's vocabulary) makes
+while the engine writes its bf16 copy at first load."""
 FTYPE_F16, FTYPE_BF16 = 1, 24
 """The header's word for the type of a model's weight matrices (ggml's ``ggml_ftype``)."""
 
@@ -397,16 +400,17 @@ def _write_tensor(out: BinaryIO, name: str, data: Array, bf16: bool) -> None:
     if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
         data = data.reshape(-1, 1)  # whisper.cpp adds them across time: [n_state, 1]
     half = data.ndim >= 2 and name not in F32_NAMES
-    if half and bf16 and data.ndim == 2:
-        kind, raw = GGML_BF16, to_bfloat16(data).tobytes()
-    else:
-        kind = GGML_F16 if half else GGML_F32
-        raw = np.ascontiguousarray(data, dtype="<f2" if half else "<f4").tobytes()
+    kind = GGML_BF16 if half and bf16 and data.ndim == 2 else GGML_F16 if half else GGML_F32
     encoded = name.encode()
     out.write(struct.pack("<3i", data.ndim, len(encoded), kind))
     out.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))  # ggml lists the fastest axis first
     out.write(encoded)
-    out.write(raw)
+    if kind != GGML_BF16:
+        out.write(np.ascontiguousarray(data, dtype="<f2" if half else "<f4").tobytes())
+        return
+    rows = max(1, BF16_BLOCK // data.shape[1])
+    for start in range(0, data.shape[0], rows):
+        out.write(to_bfloat16(data[start:start + rows]).tobytes())
 
 
 def to_bfloat16(data: Array) -> npt.NDArray[np.uint16]:

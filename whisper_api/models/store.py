@@ -19,6 +19,8 @@ from whisper_api.models.catalogue import (
 )
 
 FILE_PREFIX, FILE_SUFFIX = "ggml-", ".bin"
+BF16_FOLDER = ".bf16"
+"""Beside a model, the folder of the bf16 copy the native engine may run instead (engine.weights)."""
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 """What a model's name may look like (a request's ``model``, an imported model's ``--name``)."""
 
@@ -29,6 +31,12 @@ class InstalledModel:
     path: Path
     size: int
     catalogue: CatalogueModel | None
+
+
+def bf16_copy_path(model: Path) -> Path:
+    """Where the bf16 copy of ``model`` (a link followed to its file) lives."""
+    source = model.resolve()
+    return source.parent / BF16_FOLDER / source.name
 
 
 def looks_like_path(spec: str) -> bool:
@@ -87,6 +95,7 @@ class ModelStore:
         path = self.path_for(name)
         if not path.is_file():
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
+        bf16_copy_path(path).unlink(missing_ok=True)
         path.unlink()
         if name == SPEAKER_ENCODER:
             for companion in (SPEAKER_ENCODER_LICENSE, SPEAKER_SEGMENTATION_FILENAME):

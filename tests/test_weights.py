@@ -1,0 +1,90 @@
+"""weights = auto: an f16 model runs from a bf16 copy beside it where ggml uses the CPU's bf16
+instructions; everywhere else, and when the copy cannot be written, the model runs as stored."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from whisper_api.core import Transcriber
+from whisper_api.engine.weights import AUTO, STORED, runs_bf16_natively, weights_for
+from whisper_api.models.convert import FTYPE_BF16
+from whisper_api.models.store import ModelStore, bf16_copy_path
+from whisper_api.options import TranscribeOptions
+from whisper_api.settings import load_settings
+
+WITH_BF16 = "AVX = 1 | AVX512 = 1 | AVX512_BF16 = 1 | LLAMAFILE = 1"
+WITHOUT_BF16 = "AVX = 1 | AVX512 = 1 | AVX512_BF16 = 0 | LLAMAFILE = 1"
+
+
+def _ftype(path: Path) -> int:
+    return int(struct.unpack("<12i", path.read_bytes()[:48])[11])
+
+
+@pytest.fixture
+def model(tmp_path: Path, micro_model: Path) -> Path:
+    return Path(shutil.copy(micro_model, tmp_path / "ggml-micro.bin"))
+
+
+def test_an_f16_model_runs_from_a_bf16_copy_made_once(model: Path) -> None:
+    copy = weights_for(model, AUTO, WITH_BF16)
+    assert copy == model.parent / ".bf16" / model.name and _ftype(copy) == FTYPE_BF16
+    made = copy.stat().st_ino
+    assert weights_for(model, AUTO, WITH_BF16) == copy and copy.stat().st_ino == made  # not written again
+    os.utime(model, ns=(1, 1))  # the model replaced: a new copy
+    assert weights_for(model, AUTO, WITH_BF16).stat().st_ino != made
+
+
+def test_a_link_gets_the_copy_of_the_file_it_points_to(model: Path, tmp_path: Path) -> None:
+    link = tmp_path / "elsewhere" / "ggml-linked.bin"
+    link.parent.mkdir()
+    link.symlink_to(model)
+    assert weights_for(link, AUTO, WITH_BF16) == bf16_copy_path(model)
+
+
+def test_stored_weights_other_cpus_and_other_types_run_the_model_itself(model: Path) -> None:
+    assert weights_for(model, STORED, WITH_BF16) == model
+    assert weights_for(model, AUTO, WITHOUT_BF16) == model
+    assert not runs_bf16_natively(WITHOUT_BF16) and not (model.parent / ".bf16").exists()
+    bf16 = weights_for(model, AUTO, WITH_BF16)
+    assert weights_for(bf16, AUTO, WITH_BF16) == bf16  # already bf16 (or quantized): nothing to make
+
+
+def test_a_copy_that_cannot_be_written_costs_speed_not_the_transcription(
+        model: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (model.parent / ".bf16").write_text("a file where the folder would go")
+    with caplog.at_level(logging.WARNING, logger="whisper_api.engine.weights"):
+        assert weights_for(model, AUTO, WITH_BF16) == model
+    assert "running ggml-micro.bin as stored" in caplog.text
+    assert [p.name for p in model.parent.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_removing_a_model_removes_its_copy(home: Path, micro_model: Path) -> None:
+    models = home / "models"
+    models.mkdir(parents=True)
+    model = Path(shutil.copy(micro_model, models / "ggml-micro.bin"))
+    copy = weights_for(model, AUTO, WITH_BF16)
+    ModelStore(models).remove("micro")
+    assert not copy.exists() and not model.exists()
+
+
+def test_real_tiny_en_says_the_same_words_from_its_bf16_copy(tiny_en: Path, jfk: Path, tmp_path: Path) -> None:
+    import _pywhispercpp as pw
+
+    if not runs_bf16_natively(str(pw.whisper_print_system_info())):
+        pytest.skip("this binding does not use bf16 instructions here (no AVX512_BF16, or the published wheel)")
+    model = tmp_path / tiny_en.name
+    model.symlink_to(tiny_en)
+    texts = {}
+    for weights in (AUTO, STORED):
+        settings = load_settings({"models_dir": str(tmp_path), "weights": weights})
+        with Transcriber(settings) as transcriber:
+            texts[weights] = transcriber.transcribe(jfk, TranscribeOptions(model=str(model), language="en")).text
+    assert bf16_copy_path(tiny_en).is_file()
+    assert texts[AUTO] == texts[STORED]
+    assert "ask not what your country can do for you" in texts[AUTO].lower()
