@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from whisper_api.core import Transcriber
 from whisper_api.engine.weights import AUTO, STORED, runs_bf16_natively, weights_for
 from whisper_api.models.convert import FTYPE_BF16
@@ -88,3 +89,13 @@ def test_real_tiny_en_says_the_same_words_from_its_bf16_copy(tiny_en: Path, jfk:
     assert bf16_copy_path(tiny_en).is_file()
     assert texts[AUTO] == texts[STORED]
     assert "ask not what your country can do for you" in texts[AUTO].lower()
+
+
+def test_engine_info_says_what_the_weights_setting_does_here() -> None:
+    import _pywhispercpp as pw
+
+    here = "f16 models run from bf16 copies" if runs_bf16_natively(str(pw.whisper_print_system_info())) \
+        else "models run as their files are"
+    assert f"weights: auto: {here}" in run_cli("engine", "info").stderr.decode()
+    stored = run_cli("engine", "info", env={"WHISPER_API_WEIGHTS": "stored"}).stderr.decode()
+    assert "weights: stored: models run as their files are" in stored

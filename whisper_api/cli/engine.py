@@ -39,10 +39,23 @@ def show_info(
         table.add_row(engine.name, "yes" if engine.available else "no", engine.whisper_cpp, engine.location,
                       engine.cpu_features)
     stdout.print(table)
+    if native.available:
+        info(weights_line(settings.weights, native.cpu_features))
     missing = missing_features(native.cpu_features) if native.available else []
     if missing:
         info(f"the in-process binding was built without {', '.join(missing)}, which would speed it up here: "
              "`whisper-api engine build --binding` builds it for this CPU (about 1.5x faster)")
+
+
+def weights_line(weights: str, system_info: str) -> str:
+    """What the native engine does with an f16 model here (the ``weights`` setting)."""
+    from whisper_api.engine.weights import AUTO, runs_bf16_natively
+
+    if weights != AUTO:
+        return f"weights: {weights}: models run as their files are"
+    if runs_bf16_natively(system_info):
+        return "weights: auto: f16 models run from bf16 copies (this binding uses the CPU's AVX512_BF16)"
+    return "weights: auto: models run as their files are (this binding does not use bf16 instructions here)"
 
 
 @app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PYWHISPERCPP_SOURCE.requirement}, "
