@@ -223,6 +223,7 @@ def systems_for(args: argparse.Namespace, model: str, ct2: Path) -> dict[str, Ca
     threads, path = args.threads, MODELS / BY_NAME[model].filename
     return {
         "whisper-api": lambda: ready(whisper_api(MODELS, model, threads)),
+        "whisper-api stored": lambda: ready(whisper_api(MODELS, model, threads, weights="stored")),
         "whisper-api beam 5": lambda: ready(whisper_api(MODELS, model, threads, beam_size=5)),
         "whisper-api full context": lambda: ready(whisper_api(MODELS, model, threads, audio_context=FULL_CONTEXT)),
         **{f"whisper-api {kind}": partial(quantized_system, model, kind, threads) for kind in QUANTIZED},
