@@ -33,8 +33,10 @@ def model(tmp_path: Path, micro_model: Path) -> Path:
 
 
 def test_an_f16_model_runs_from_a_bf16_copy_made_once(model: Path) -> None:
+    model.chmod(0o644)
     copy = weights_for(model, AUTO, WITH_BF16)
     assert copy == model.parent / ".bf16" / model.name and _ftype(copy) == FTYPE_BF16
+    assert copy.stat().st_mode & 0o777 == 0o644  # whoever may read the model may read its copy
     made = copy.stat().st_ino
     assert weights_for(model, AUTO, WITH_BF16) == copy and copy.stat().st_ino == made  # not written again
     os.utime(model, ns=(1, 1))  # the model replaced: a new copy

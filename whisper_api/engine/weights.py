@@ -49,14 +49,16 @@ def bf16_copy(model: Path) -> Path:
     if copy.is_file() and copy.stat().st_mtime_ns == stamp:
         return copy
     copy.parent.mkdir(exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=copy.parent, prefix=f".{copy.name}.", suffix=".part")
+    handle, name = tempfile.mkstemp(dir=copy.parent, prefix=f".{copy.name}.", suffix=".part")
     os.close(handle)
+    part = Path(name)
     try:
-        write_ggml(read_ggml(model), Path(temporary), bf16=True)
-        os.utime(temporary, ns=(stamp, stamp))
-        Path(temporary).replace(copy)
+        write_ggml(read_ggml(model), part, bf16=True)
+        part.chmod(model.stat().st_mode & 0o777)  # mkstemp's is 0600: readable by whoever may read the model
+        os.utime(part, ns=(stamp, stamp))
+        part.replace(copy)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
         raise
     return copy
 
