@@ -165,6 +165,10 @@ def test_a_corrupt_model_is_an_error_not_a_crash(engine: NativeEngine, micro_mod
     truncated.write_bytes(micro_model.read_bytes()[: 1_000_000])
     with pytest.raises(EngineError, match="cannot load model"):
         engine.transcribe(job(truncated, noise(1.0)))
+    header_only = tmp_path / "ggml-header.bin"  # whisper.cpp would load this as an "empty model for testing"
+    header_only.write_bytes(micro_model.read_bytes()[:60])
+    with pytest.raises(EngineError, match="holds no weights"):
+        engine.transcribe(job(header_only, noise(1.0)))
     garbage = tmp_path / "ggml-garbage.bin"
     garbage.write_bytes(b"not a model" * 100)
     with pytest.raises(EngineError, match="cannot load model"):

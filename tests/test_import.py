@@ -48,6 +48,7 @@ def test_a_faster_whisper_folder_imports_as_the_fallback_model(tiny_en_ct2: Path
     assert result.returncode == 0, result.stderr.decode()
     imported = home / "models" / "ggml-tiny-imported.bin"
     assert sha256(imported) == TINY_EN_CT2.converted_sha256  # byte for byte what the fallback download installs
+    assert not (home / "models" / ".bf16").exists()  # the check ran the file itself, not a bf16 copy of it
     assert words(transcribe(home, "tiny-imported", jfk)) == words(TRANSCRIPT)
 
 

@@ -13,7 +13,10 @@ import pytest
 
 from tests.support.cli import run_cli
 from whisper_api.core import Transcriber
+from whisper_api.engine import native, weights
+from whisper_api.engine.native import NativeEngine
 from whisper_api.engine.weights import AUTO, STORED, runs_bf16_natively, weights_for
+from whisper_api.errors import EngineError
 from whisper_api.models.convert import FTYPE_BF16
 from whisper_api.models.store import ModelStore, bf16_copy_path
 from whisper_api.options import TranscribeOptions
@@ -59,12 +62,48 @@ def test_stored_weights_other_cpus_and_other_types_run_the_model_itself(model: P
 
 
 def test_a_copy_that_cannot_be_written_costs_speed_not_the_transcription(
-        model: Path, caplog: pytest.LogCaptureFixture) -> None:
-    (model.parent / ".bf16").write_text("a file where the folder would go")
+        model: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(_: object, destination: Path, bf16: bool) -> None:
+        destination.write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(weights, "write_ggml", disk_full)
     with caplog.at_level(logging.WARNING, logger="whisper_api.engine.weights"):
         assert weights_for(model, AUTO, WITH_BF16) == model
-    assert "running ggml-micro.bin as stored" in caplog.text
-    assert [p.name for p in model.parent.iterdir() if p.name.endswith(".part")] == []
+    assert "running ggml-micro.bin as stored" in caplog.text and "No space left" in caplog.text
+    assert list((model.parent / ".bf16").iterdir()) == []  # the half-written file is gone
+
+
+def test_a_damaged_or_unwritable_model_still_gets_whisper_cpps_own_error(model: Path) -> None:
+    model.write_bytes(model.read_bytes()[:60])  # the header and little else
+    assert weights_for(model, AUTO, WITH_BF16) == model
+    with pytest.raises(EngineError, match="holds no weights"):
+        NativeEngine(weights=AUTO).model(model)
+    (model.parent / ".bf16").rmdir()
+    (model.parent / ".bf16").write_text("a file where the folder would go")
+    assert weights_for(model, AUTO, WITH_BF16) == model
+
+
+def test_the_engine_loads_the_copy_and_falls_back_when_it_does_not_load(
+        model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(native.pw, "whisper_print_system_info", lambda: WITH_BF16)
+    assert NativeEngine(weights=AUTO).model(model).path == bf16_copy_path(model)
+    assert NativeEngine(weights=STORED).model(model).path == model
+    copy = bf16_copy_path(model)  # a current stamp on a copy whisper.cpp refuses
+    stamp = copy.stat()
+    copy.write_bytes(b"\0" * stamp.st_size)
+    os.utime(copy, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    with caplog.at_level(logging.WARNING, logger="whisper_api.engine.native"):
+        assert NativeEngine(weights=AUTO).model(model).path == model
+    assert "its bf16 copy does not load" in caplog.text
+
+
+def test_f32_and_quantized_models_run_as_they_are(tmp_path: Path, model: Path) -> None:
+    f32 = tmp_path / "ggml-f32.bin"
+    data = bytearray(model.read_bytes())
+    data[44:48] = struct.pack("<i", 0)  # the header's type word: f32 weights
+    f32.write_bytes(bytes(data))
+    assert weights_for(f32, AUTO, WITH_BF16) == f32
 
 
 def test_removing_a_model_removes_its_copy(home: Path, micro_model: Path) -> None:
@@ -81,14 +120,13 @@ def test_real_tiny_en_says_the_same_words_from_its_bf16_copy(tiny_en: Path, jfk:
 
     if not runs_bf16_natively(str(pw.whisper_print_system_info())):
         pytest.skip("this binding does not use bf16 instructions here (no AVX512_BF16, or the published wheel)")
-    model = tmp_path / tiny_en.name
-    model.symlink_to(tiny_en)
+    model = Path(shutil.copy(tiny_en, tmp_path / tiny_en.name))  # its copy made here, not beside the shared one
     texts = {}
-    for weights in (AUTO, STORED):
-        settings = load_settings({"models_dir": str(tmp_path), "weights": weights})
+    for choice in (AUTO, STORED):
+        settings = load_settings({"models_dir": str(tmp_path), "weights": choice})
         with Transcriber(settings) as transcriber:
-            texts[weights] = transcriber.transcribe(jfk, TranscribeOptions(model=str(model), language="en")).text
-    assert bf16_copy_path(tiny_en).is_file()
+            texts[choice] = transcriber.transcribe(jfk, TranscribeOptions(model=str(model), language="en")).text
+    assert bf16_copy_path(model).is_file()
     assert texts[AUTO] == texts[STORED]
     assert "ask not what your country can do for you" in texts[AUTO].lower()
 

@@ -70,10 +70,14 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+WEIGHTS = ("auto", "stored")
+"""The ``weights`` setting's choices (engine.weights)."""
+
+
 def _parse_weights(text: str) -> str:
     choice = text.strip().lower()
-    if choice not in ("auto", "stored"):
-        raise ValueError("must be auto or stored")
+    if choice not in WEIGHTS:
+        raise ValueError(f"must be {' or '.join(WEIGHTS)}")
     return choice
 
 

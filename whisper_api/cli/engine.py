@@ -39,7 +39,7 @@ def show_info(
         table.add_row(engine.name, "yes" if engine.available else "no", engine.whisper_cpp, engine.location,
                       engine.cpu_features)
     stdout.print(table)
-    if native.available:
+    if native.available and settings.engine == "native":  # the cli engine runs model files as they are
         info(weights_line(settings.weights, native.cpu_features))
     missing = missing_features(native.cpu_features) if native.available else []
     if missing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -104,10 +105,11 @@ def _runs(model: Path, settings: Settings) -> None:
 
     from whisper_api.audio import SAMPLE_RATE, DecodedAudio
     from whisper_api.core import Transcriber
+    from whisper_api.engine.weights import STORED
 
     clip = DecodedAudio.from_array(0.1 * np.sin(np.linspace(0, 2 * np.pi * 440, SAMPLE_RATE)))
-    try:
-        with Transcriber(settings) as transcriber:
+    try:  # the file itself is what must load, not a bf16 copy of it (weights = auto)
+        with Transcriber(dataclasses.replace(settings, weights=STORED)) as transcriber:
             transcriber.transcribe(clip, TranscribeOptions(model=str(model), guard=False, vad=False))
     except WhisperApiError as exc:
         raise ModelImportError(f"the converted model does not run in whisper.cpp: {exc}") from exc

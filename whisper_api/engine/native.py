@@ -7,6 +7,7 @@ releases the GIL, so a job in a worker thread leaves the caller's event loop fre
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.transcript import Segment
 
 TICK = 0.01  # whisper.cpp times are in 10 ms ticks
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class LoadedModel:
         problems = whispercpp_log.errors(lines)
         if problems:  # whisper.cpp returned NULL: the context must never be used
             raise EngineError(f"cannot load model {path}: {problems[0]}")
+        if whispercpp_log.loaded_no_weights(lines):  # a header and nothing after it: whisper.cpp's test mode
+            pw.whisper_free(ctx)
+            raise EngineError(f"cannot load model {path}: the file holds no weights (cut short?)")
         self.ctx: Any = ctx
         self.path = path
         self.multilingual = bool(pw.whisper_is_multilingual(ctx))
@@ -87,10 +92,11 @@ class NativeEngine:
     name = "native"
 
     def __init__(self, context: ContextSettings | None = None, max_models: int = 2, weights: str = STORED) -> None:
+        """``weights``: the setting's choice; ``STORED`` unless asked, so an engine made directly (tests,
+        benchmarks) runs exactly the file it is given."""
         whispercpp_log.install()
         self.context = context or ContextSettings()
         self.weights = weights
-        """``weights.AUTO``: f16 models run from bf16 copies where this build uses the CPU's bf16 instructions."""
         self.max_models = max_models
         """Models kept loaded at once; the least recently used goes first (each holds its weights)."""
         self._models: OrderedDict[_ModelKey, LoadedModel] = OrderedDict()
@@ -106,10 +112,20 @@ class NativeEngine:
                 others = [k for k in self._models if k.path != key.path]  # least recently used first
                 for old in stale + others[: max(0, len(others) + 1 - self.max_models)]:
                     self._models.pop(old).retire()
-                loaded = weights_for(key.path, self.weights, str(pw.whisper_print_system_info()))
-                self._models[key] = LoadedModel(loaded, self.context)
+                self._models[key] = self._load(key.path)
             self._models.move_to_end(key)
             return self._models[key]
+
+    def _load(self, path: Path) -> LoadedModel:
+        """``path`` loaded from the weights the setting picks; from the file itself if its copy fails."""
+        chosen = weights_for(path, self.weights, str(pw.whisper_print_system_info()))
+        if chosen == path:
+            return LoadedModel(path, self.context)
+        try:
+            return LoadedModel(chosen, self.context)
+        except EngineError as exc:
+            _log.warning("running %s as stored: its bf16 copy does not load (%s)", path.name, exc)
+            return LoadedModel(path, self.context)
 
     def preload(self, model_path: Path) -> None:
         self.model(model_path)

@@ -58,6 +58,12 @@ def errors(lines: list[tuple[int, str]]) -> list[str]:
     return [text.strip() for level, text in lines if level == LEVEL_ERROR and text.strip()]
 
 
+def loaded_no_weights(lines: list[tuple[int, str]]) -> bool:
+    """Whether whisper.cpp loaded a model file without a single weight: it then only warns, "assuming
+    empty model for testing", and would transcribe with uninitialised weights."""
+    return any("no tensors loaded" in text for _, text in lines)
+
+
 def detected_language_probability(texts: Iterable[str]) -> float | None:
     """The probability whisper.cpp logged for the language it auto-detected (whisper-cli logs it too)."""
     for text in texts:

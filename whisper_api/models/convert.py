@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from whisper_api.digests import file_sha256
 from whisper_api.errors import ChecksumMismatchError, ModelImportError
-from whisper_api.models.ggml import MAGIC
+from whisper_api.models.ggml import FTYPE_F16, MAGIC
 from whisper_api.models.packaged import replaced_when_done
 
 Array = npt.NDArray[Any]
@@ -43,8 +43,8 @@ GGML_F32, GGML_F16, GGML_BF16 = 0, 1, 30
 BF16_BLOCK = 1 << 20
 """Weights rounded to bf16 at a time: bounds the f32 copies a large matrix (large-v3's vocabulary) makes
 while the engine writes its bf16 copy at first load."""
-FTYPE_F16, FTYPE_BF16 = 1, 24
-"""The header's word for the type of a model's weight matrices (ggml's ``ggml_ftype``)."""
+FTYPE_BF16 = 24
+"""The header's word for bf16 weight matrices (ggml's ``ggml_ftype``; f16's is ``ggml.FTYPE_F16``)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from whisper_api.errors import EngineError
 
 MAGIC = 0x67676D6C
 MULTILINGUAL_VOCAB = 51865  # whisper.cpp: a vocabulary this large or larger is multilingual
+FTYPE_F16 = 1
+"""The header's word for f16 weight matrices (ggml's ``ggml_ftype``; quantized files fold a version in
+as thousands)."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,12 @@ class GgmlHeader:
     n_vocab: int
     n_audio_layer: int
     n_text_layer: int
+    ftype: int
+
+    @property
+    def f16(self) -> bool:
+        """Whether the weight matrices are f16 (not f32, bf16 or quantized)."""
+        return self.ftype % 1000 == FTYPE_F16
 
     @property
     def multilingual(self) -> bool:
@@ -36,5 +45,5 @@ def read_header(path: Path) -> GgmlHeader:
         raise EngineError(f"cannot read model {path}: {exc.strerror}") from exc
     if len(data) < 48 or struct.unpack_from("<I", data)[0] != MAGIC:
         raise EngineError(f"cannot load model {path}: not a whisper.cpp GGML model file")
-    n_vocab, _, _, _, n_audio_layer, _, _, _, n_text_layer = struct.unpack_from("<9i", data, 4)
-    return GgmlHeader(n_vocab, n_audio_layer, n_text_layer)
+    n_vocab, _, _, _, n_audio_layer, _, _, _, n_text_layer, _, ftype = struct.unpack_from("<11i", data, 4)
+    return GgmlHeader(n_vocab, n_audio_layer, n_text_layer, ftype)

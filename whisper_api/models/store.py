@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ class ModelStore:
         path = self.path_for(name)
         if not path.is_file():
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
-        bf16_copy_path(path).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a copy that cannot be removed must not keep the model
+            bf16_copy_path(path).unlink(missing_ok=True)
         path.unlink()
         if name == SPEAKER_ENCODER:
             for companion in (SPEAKER_ENCODER_LICENSE, SPEAKER_SEGMENTATION_FILENAME):
