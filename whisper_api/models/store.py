@@ -96,8 +96,10 @@ class ModelStore:
         path = self.path_for(name)
         if not path.is_file():
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
+        copy = bf16_copy_path(path)
         with contextlib.suppress(OSError):  # a copy that cannot be removed must not keep the model
-            bf16_copy_path(path).unlink(missing_ok=True)
+            for made in (copy, *copy.parent.glob(f".{copy.name}.*.part")):  # and any a killed process left
+                made.unlink(missing_ok=True)
         path.unlink()
         if name == SPEAKER_ENCODER:
             for companion in (SPEAKER_ENCODER_LICENSE, SPEAKER_SEGMENTATION_FILENAME):
