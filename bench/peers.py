@@ -21,6 +21,7 @@ cut in 12 pieces): a real ``whisper-api serve`` answering ``POST /v1/listen`` on
 against spawning ffmpeg (to 16 kHz WAV) and then whisper-cli (greedy, the same threads) per clip.
 
 usage: bench/peers.py [--threads 1 2] [--beams 1 5] [--systems ...] [--sets short long "10 min"] [--seed]
+                     [--repeat N]  (N runs of every system, taking turns; the table shows medians)
        (needs: pip install '.[peers]', and whisper-cli built for --seed)
 """
 
@@ -30,12 +31,14 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jiwer
@@ -131,6 +134,13 @@ def run_child(name: str, threads: int, beam: int, sets: list[str], ct2: Path) ->
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def median_result(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every figure of one system's repeated runs at its median (peak memory at its largest)."""
+    sets = {name: {figure: statistics.median(run["sets"][name][figure] for run in runs)
+                   for figure in runs[0]["sets"][name]} for name in runs[0]["sets"]}
+    return {"sets": sets, "peak_mib": max(run["peak_mib"] for run in runs)}
+
+
 def table(results: dict[str, dict[str, object]], sets: list[str], threads: int, beam: int) -> None:
     print(f"\n{threads} thread{'s' if threads > 1 else ''}, {'greedy' if beam == 1 else f'beam {beam}'}: "
           "CPU s per audio minute / wall RTF / WER % / x faster-whisper int8 (wall), and peak RSS\n")
@@ -196,6 +206,7 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS)
     parser.add_argument("--seed", action="store_true", help="also time the warm server against the seed's design")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every system; the table shows medians")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--ct2", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -212,8 +223,10 @@ def main() -> None:
         ct2 = fetch_checkpoint(BY_NAME[MODEL].converted, Path(work) / MODEL)  # type: ignore[arg-type]
         for threads in args.threads:
             for beam in args.beams:
-                results = {name: run_child(name, threads, beam, args.sets, ct2) for name in args.systems}
-                table(results, args.sets, threads, beam)
+                rounds = [{name: run_child(name, threads, beam, args.sets, ct2) for name in args.systems}
+                          for _ in range(args.repeat)]  # systems take turns, so the machine's drift hits all
+                table({name: median_result([found[name] for found in rounds]) for name in args.systems},
+                      args.sets, threads, beam)
     if args.seed:
         for threads in args.threads:
             seed_design(threads)
