@@ -45,6 +45,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 from whisper_api.audio import SAMPLE_RATE, decode_file
 from whisper_api.core import Transcriber
 from whisper_api.engine.base import FULL_CONTEXT
+from whisper_api.engine.weights import AUTO, STORED
 from whisper_api.keys import KeyStore
 from whisper_api.models.catalogue import BY_NAME
 from whisper_api.models.download import download_model
@@ -87,7 +88,7 @@ def normalise(text: str, language: str) -> str:
 
 # -- the systems ----------------------------------------------------------------------------------------
 
-def whisper_api(models: Path, model: str, threads: int, weights: str = "auto", **options: object) -> Transcribe:
+def whisper_api(models: Path, model: str, threads: int, weights: str = AUTO, **options: object) -> Transcribe:
     """``weights``: the native engine's setting (auto: an f16 model runs as bf16 where the CPU does bf16)."""
     transcriber = Transcriber(load_settings({"models_dir": str(models), "threads": threads, "weights": weights}))
     return lambda samples, language: transcriber.transcribe(
@@ -223,7 +224,7 @@ def systems_for(args: argparse.Namespace, model: str, ct2: Path) -> dict[str, Ca
     threads, path = args.threads, MODELS / BY_NAME[model].filename
     return {
         "whisper-api": lambda: ready(whisper_api(MODELS, model, threads)),
-        "whisper-api stored": lambda: ready(whisper_api(MODELS, model, threads, weights="stored")),
+        "whisper-api stored": lambda: ready(whisper_api(MODELS, model, threads, weights=STORED)),
         "whisper-api beam 5": lambda: ready(whisper_api(MODELS, model, threads, beam_size=5)),
         "whisper-api full context": lambda: ready(whisper_api(MODELS, model, threads, audio_context=FULL_CONTEXT)),
         **{f"whisper-api {kind}": partial(quantized_system, model, kind, threads) for kind in QUANTIZED},

@@ -18,16 +18,13 @@ from whisper_api.engine.native import NativeEngine
 from whisper_api.engine.weights import AUTO, STORED, runs_bf16_natively, weights_for
 from whisper_api.errors import EngineError
 from whisper_api.models.convert import FTYPE_BF16
+from whisper_api.models.ggml import read_header
 from whisper_api.models.store import ModelStore, bf16_copy_path
 from whisper_api.options import TranscribeOptions
 from whisper_api.settings import load_settings
 
 WITH_BF16 = "AVX = 1 | AVX512 = 1 | AVX512_BF16 = 1 | LLAMAFILE = 1"
 WITHOUT_BF16 = "AVX = 1 | AVX512 = 1 | AVX512_BF16 = 0 | LLAMAFILE = 1"
-
-
-def _ftype(path: Path) -> int:
-    return int(struct.unpack("<12i", path.read_bytes()[:48])[11])
 
 
 @pytest.fixture
@@ -38,7 +35,7 @@ def model(tmp_path: Path, micro_model: Path) -> Path:
 def test_an_f16_model_runs_from_a_bf16_copy_made_once(model: Path) -> None:
     model.chmod(0o644)
     copy = weights_for(model, AUTO, WITH_BF16)
-    assert copy == model.parent / ".bf16" / model.name and _ftype(copy) == FTYPE_BF16
+    assert copy == model.parent / ".bf16" / model.name and read_header(copy).ftype == FTYPE_BF16
     assert copy.stat().st_mode & 0o777 == 0o644  # whoever may read the model may read its copy
     made = copy.stat().st_ino
     assert weights_for(model, AUTO, WITH_BF16) == copy and copy.stat().st_ino == made  # not written again

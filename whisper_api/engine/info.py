@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from whisper_api.audio import write_float_wav
+from whisper_api.engine.weights import built_with
 from whisper_api.engine.whisper_cli import find_whisper_cli
 from whisper_api.engine.whisper_cli_build import PIN, read_stamp
 from whisper_api.errors import WhisperApiError
@@ -95,7 +96,7 @@ def missing_features(system_info: str, flags: set[str] | None = None) -> list[st
     up here: instruction sets this CPU has, and the matrix kernels."""
     present = cpu_flags() if flags is None else flags
     usable = [name for name, flag in FEATURE_FLAGS.items() if flag in present] + list(BUILD_FEATURES)
-    return [name for name in usable if f" {name} = 1" not in f" {system_info}"]
+    return [name for name in usable if not built_with(system_info, name)]
 
 
 def binding_is_current(build_version: str) -> bool:

@@ -25,15 +25,18 @@ from whisper_api.models.store import bf16_copy_path
 from whisper_api.settings import WEIGHTS
 
 AUTO, STORED = WEIGHTS
-NATIVE_BF16 = " AVX512_BF16 = 1"
-"""What ggml's system information says when it was built to use the CPU's bf16 instructions."""
 _log = logging.getLogger(__name__)
 _copying = threading.Lock()
 """One copy made at a time in a process: workers loading the same model wait for the first one's copy."""
 
 
+def built_with(system_info: str, feature: str) -> bool:
+    """Whether a ggml build's system information (``whisper_print_system_info``) lists ``feature`` on."""
+    return f" {feature} = 1" in f" {system_info}"
+
+
 def runs_bf16_natively(system_info: str) -> bool:
-    return NATIVE_BF16 in f" {system_info}"
+    return built_with(system_info, "AVX512_BF16")
 
 
 def _is_current(copy: Path, model: os.stat_result) -> bool:
