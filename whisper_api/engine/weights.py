@@ -21,7 +21,7 @@ from pathlib import Path
 from whisper_api.errors import WhisperApiError
 from whisper_api.models.convert import read_ggml, write_ggml
 from whisper_api.models.ggml import read_header
-from whisper_api.models.store import bf16_copy_path
+from whisper_api.models.store import bf16_copy_path, part_affixes
 from whisper_api.settings import WEIGHTS
 
 AUTO, STORED = WEIGHTS
@@ -58,7 +58,8 @@ def bf16_copy(model: Path) -> Path:
         if _is_current(copy, before):
             return copy
         copy.parent.mkdir(exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=copy.parent, prefix=f".{copy.name}.", suffix=".part")
+        prefix, suffix = part_affixes(copy)
+        handle, name = tempfile.mkstemp(dir=copy.parent, prefix=prefix, suffix=suffix)
         os.close(handle)
         part = Path(name)
         try:

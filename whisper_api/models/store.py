@@ -40,6 +40,12 @@ def bf16_copy_path(model: Path) -> Path:
     return source.parent / BF16_FOLDER / source.name
 
 
+def part_affixes(copy: Path) -> tuple[str, str]:
+    """The prefix and suffix of the temporary file a copy is written to before it takes its name:
+    ``.<name>.<random>.part`` beside it, so ``models rm`` finds what a killed process left."""
+    return f".{copy.name}.", ".part"
+
+
 def looks_like_path(spec: str) -> bool:
     return spec.endswith(FILE_SUFFIX) or "/" in spec or "\\" in spec or spec.startswith(("~", "."))
 
@@ -98,7 +104,8 @@ class ModelStore:
             raise ModelNotFoundError(f"model '{name}' is not installed in {self.models_dir}")
         copy = bf16_copy_path(path)
         with contextlib.suppress(OSError):  # a copy that cannot be removed must not keep the model
-            for made in (copy, *copy.parent.glob(f".{copy.name}.*.part")):  # and any a killed process left
+            prefix, suffix = part_affixes(copy)
+            for made in (copy, *copy.parent.glob(f"{prefix}*{suffix}")):  # and any a killed process left
                 made.unlink(missing_ok=True)
         path.unlink()
         if name == SPEAKER_ENCODER:
