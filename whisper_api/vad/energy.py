@@ -24,6 +24,9 @@ class EnergyVad:
     """A noise-floor tracker: a frame well above the floor is speech."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.floor_db = QUIETEST_SPEECH_DB - SPEECH_MARGIN_DB
 
     def probabilities(self, frames: FloatArray) -> FloatArray:

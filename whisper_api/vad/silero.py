@@ -91,13 +91,21 @@ class SileroVad:
         samples = np.ascontiguousarray(frames, dtype=np.float32)
         lib = _library()
         with self._lock:
-            if self._context is None:
-                raise EngineError("the VAD model was closed")
+            context = self._open_context()
             pointer = samples.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-            if not lib.whisper_vad_detect_speech_no_reset(self._context, pointer, samples.size):
+            if not lib.whisper_vad_detect_speech_no_reset(context, pointer, samples.size):
                 raise EngineError("whisper.cpp's VAD failed")
-            count = lib.whisper_vad_n_probs(self._context)
-            return np.ctypeslib.as_array(lib.whisper_vad_probs(self._context), (count,)).astype(np.float32)
+            count = lib.whisper_vad_n_probs(context)
+            return np.ctypeslib.as_array(lib.whisper_vad_probs(context), (count,)).astype(np.float32)
+
+    def reset(self) -> None:
+        with self._lock:
+            _library().whisper_vad_reset_state(self._open_context())
+
+    def _open_context(self) -> int:
+        if self._context is None:
+            raise EngineError("the VAD model was closed")
+        return self._context
 
     def close(self) -> None:
         with self._lock:
