@@ -2,11 +2,12 @@
 
 Silero carries a memory (an LSTM state) from frame to frame, and what it heard earlier can keep it
 from hearing speech for seconds afterwards: on two AMI clips of one meeting played back to back,
-it scored 14 s of the second clip's speech near zero, speech it finds when the clip plays alone,
-and the batch gate cut 5 s of words. So in a whole recording, every stretch that a rule set could
-treat as non-speech is heard again by the model from a fresh state, and a frame is speech if
-either hearing says so. The energy detector is not heard again: its noise floor is learned from
-what came before, and a fresh one takes any steady noise for speech.
+it scored 14 s of the second clip's speech near zero, speech it finds when that clip plays alone,
+and the batch gate cut 5 s of words. So Silero listens twice: a second model starts afresh
+wherever the first falls quiet and hears the quiet stretch through, and a frame is speech if
+either says so (``TwoListeners``; whole recordings, diarization and live streams alike). The
+energy detector listens once: its noise floor is learned from what came before, and a fresh one
+takes any steady noise for speech.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ import numpy as np
 from whisper_api.audio import FloatArray, Samples
 from whisper_api.errors import TranscriptionCancelled
 from whisper_api.models import VAD_MODEL, ModelStore
-from whisper_api.vad import FRAME_SAMPLES, FRAME_SECONDS
+from whisper_api.vad import FRAME_SAMPLES
 from whisper_api.vad.energy import EnergyVad
-from whisper_api.vad.regions import DIARIZE_RULES, GATE_RULES, shortest_cut
+from whisper_api.vad.regions import SpeechRules
 
 STEP_SAMPLES = FRAME_SAMPLES * 1875
 """A minute of audio: how much of a whole recording the VAD takes per call."""
-RELISTEN_RULES = (GATE_RULES, DIARIZE_RULES)
-"""The rule sets whole recordings are cut with: what they could leave out is heard again."""
+QUIET_BELOW = SpeechRules().onset
+"""Every rule set's onset: a frame below it starts no speech region."""
 
 
 class VoiceActivity(Protocol):
@@ -52,7 +53,39 @@ def open_vad(model_path: Path | None) -> VoiceActivity:
         return EnergyVad()
     from whisper_api.vad.silero import SileroVad  # loads the whisper.cpp binding: only when there is a model
 
-    return SileroVad(model_path)
+    return TwoListeners(SileroVad(model_path), SileroVad(model_path))
+
+
+class TwoListeners:
+    """A detector with a memory, and a second one that starts afresh where the first falls quiet
+    (below QUIET_BELOW) and hears each quiet stretch through; in a quiet stretch a frame's
+    probability is the higher of the two. Fed in pieces, it gives what it gives fed whole."""
+
+    def __init__(self, first: VoiceActivity, second: VoiceActivity) -> None:
+        self.first, self.second = first, second
+        self.quiet = False
+        """Whether the last frame heard was quiet (the second listener is then mid-stretch)."""
+
+    def probabilities(self, frames: FloatArray) -> FloatArray:
+        heard = self.first.probabilities(frames)
+        quiet = heard < QUIET_BELOW
+        edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(np.int8), 0]))
+        for first, last in zip(edges[::2], edges[1::2], strict=True):
+            if first > 0 or not self.quiet:
+                self.second.reset()  # a new quiet stretch: heard with no memory of what came before
+            again = self.second.probabilities(frames[first * FRAME_SAMPLES:last * FRAME_SAMPLES])
+            np.maximum(heard[first:last], again, out=heard[first:last])
+        self.quiet = bool(quiet[-1]) if quiet.size else self.quiet
+        return heard
+
+    def reset(self) -> None:
+        self.first.reset()
+        self.second.reset()
+        self.quiet = False
+
+    def close(self) -> None:
+        self.first.close()
+        self.second.close()
 
 
 def speech_probabilities(samples: Samples, vad: VoiceActivity, cancel: threading.Event | None = None) -> FloatArray:
@@ -70,38 +103,11 @@ def speech_probabilities(samples: Samples, vad: VoiceActivity, cancel: threading
     return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
-def quiet_stretches(probabilities: FloatArray) -> list[tuple[int, int]]:
-    """Frame ranges ``[first, last)`` that some rule set of RELISTEN_RULES could leave outside every
-    region: runs below its onset at least as long as the shortest stretch it cuts."""
-    stretches: set[tuple[int, int]] = set()
-    for rules in RELISTEN_RULES:
-        quiet = np.r_[0, (probabilities < rules.onset).astype(np.int8), 0]
-        edges = np.flatnonzero(np.diff(quiet))
-        shortest = shortest_cut(rules) / FRAME_SECONDS
-        stretches.update((int(first), int(last)) for first, last in zip(edges[::2], edges[1::2], strict=True)
-                         if last - first >= shortest)
-    return sorted(stretches)
-
-
-def relisten(samples: Samples, probabilities: FloatArray, vad: VoiceActivity,
-             cancel: threading.Event | None = None) -> None:
-    """Each quiet stretch of ``probabilities`` (whole frames only) heard again by ``vad`` from a fresh
-    state; a frame's probability becomes the higher of its two hearings (in place)."""
-    whole = probabilities[:len(samples) // FRAME_SAMPLES]
-    for first, last in quiet_stretches(whole):
-        vad.reset()
-        again = speech_probabilities(samples[first * FRAME_SAMPLES:last * FRAME_SAMPLES], vad, cancel)
-        np.maximum(whole[first:last], again, out=whole[first:last])
-
-
 def probabilities_with(model_path: Path | None, samples: Samples, cancel: threading.Event | None = None) -> FloatArray:
-    """Silero's speech probability for every frame of a whole recording, from a fresh model state, its
-    quiet stretches heard again (the energy detector's without a model)."""
+    """Silero's speech probability for every frame of a whole recording, from a fresh model state (the
+    energy detector's without a model)."""
     vad = open_vad(model_path)
     try:
-        probabilities = speech_probabilities(samples, vad, cancel)
-        if model_path is not None:
-            relisten(samples, probabilities, vad, cancel)
-        return probabilities
+        return speech_probabilities(samples, vad, cancel)
     finally:
         vad.close()

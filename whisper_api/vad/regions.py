@@ -55,12 +55,6 @@ is the shortest endpointing: Silero's probability dips between words, and a fina
 phrases into single words that whisper then decodes badly. The client's endpointing is used when longer."""
 
 
-def shortest_cut(rules: SpeechRules) -> float:
-    """Seconds: the shortest run of frames below the onset that ``rules`` can leave outside every region
-    (padding takes ``pad`` from each side, and a shorter gap than ``min_silence`` is bridged)."""
-    return rules.min_silence + 2 * rules.pad
-
-
 def _raw_regions(probabilities: FloatArray, frame_seconds: float, rules: SpeechRules) -> list[Region]:
     regions: list[Region] = []
     start: int | None = None
