@@ -53,7 +53,12 @@ def open_vad(model_path: Path | None) -> VoiceActivity:
         return EnergyVad()
     from whisper_api.vad.silero import SileroVad  # loads the whisper.cpp binding: only when there is a model
 
-    return TwoListeners(SileroVad(model_path), SileroVad(model_path))
+    first = SileroVad(model_path)
+    try:
+        return TwoListeners(first, SileroVad(model_path))
+    except BaseException:
+        first.close()
+        raise
 
 
 class TwoListeners:
@@ -70,11 +75,11 @@ class TwoListeners:
         heard = self.first.probabilities(frames)
         quiet = heard < QUIET_BELOW
         edges = np.flatnonzero(np.diff(np.r_[0, quiet.astype(np.int8), 0]))
-        for first, last in zip(edges[::2], edges[1::2], strict=True):
-            if first > 0 or not self.quiet:
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            if start > 0 or not self.quiet:
                 self.second.reset()  # a new quiet stretch: heard with no memory of what came before
-            again = self.second.probabilities(frames[first * FRAME_SAMPLES:last * FRAME_SAMPLES])
-            np.maximum(heard[first:last], again, out=heard[first:last])
+            again = self.second.probabilities(frames[start * FRAME_SAMPLES:end * FRAME_SAMPLES])
+            np.maximum(heard[start:end], again, out=heard[start:end])
         self.quiet = bool(quiet[-1]) if quiet.size else self.quiet
         return heard
 
