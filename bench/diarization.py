@@ -55,7 +55,7 @@ from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.settings import load_settings
 from whisper_api.transcript import SpeakerTurn, Word
 from whisper_api.vad import FRAME_SECONDS
-from whisper_api.vad.detector import open_vad, probabilities_with, speech_probabilities
+from whisper_api.vad.detector import probabilities_with
 from whisper_api.vad.regions import GATE_RULES, speech_regions
 
 MAX_UTTERANCE = 10.0
@@ -211,11 +211,7 @@ def run_long(transcriber: Transcriber, minutes: float) -> None:
 def live_turns(transcriber: Transcriber, samples: FloatArray) -> list[SpeakerTurn]:
     """The live path's speakers: the speech cut into finals of at most 10 s (as the stream cuts
     it), each labelled by a SpeakerTracker; every 0.25 s of a final stands for a word."""
-    vad = open_vad(transcriber.diarizer.vad_model())
-    try:
-        regions = find_speech(speech_probabilities(samples, vad), len(samples) / SAMPLE_RATE)
-    finally:
-        vad.close()
+    regions = find_speech(probabilities_with(transcriber.diarizer.vad_model(), samples), len(samples) / SAMPLE_RATE)
     tracker, turns = SpeakerTracker(DiarizeOptions()), []
     for region in regions:
         for start in np.arange(region.start, region.end - 0.05, MAX_UTTERANCE):
