@@ -159,9 +159,10 @@ SPECS: tuple[SettingSpec, ...] = (
                 lambda _: "base"),
     SettingSpec("engine", "Speech engine: native (whisper.cpp in-process) or cli (the whisper-cli binary).", str,
                 lambda _: "native"),
-    SettingSpec("weights", "Model weights the native engine runs: auto (an f16 model from a bf16 copy made once beside "
-                "it, where the CPU has AVX512_BF16 and the binding uses it: faster, the same words) or stored (the "
-                "model file as it is).", _parse_weights, lambda _: "auto"),
+    SettingSpec("weights", "Model weights the native engine runs: auto (an f16 model with its decoder quantized to "
+                "q8_0 as it loads, where the binding can, and from a bf16 copy made once beside it, where the CPU "
+                "has AVX512_BF16 and the binding uses it: faster) or stored (the model file as it is).",
+                _parse_weights, lambda _: "auto"),
     SettingSpec("whisper_cli", "Path of the whisper-cli binary for the cli engine; default: the built one, then PATH.",
                 str, lambda _: ""),
     SettingSpec("models_url", "Base URL of a model mirror; default: each model's Hugging Face repository.",

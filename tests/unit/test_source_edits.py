@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from whisper_api.engine.source_edits import EDITS, Edit, apply_edits, digest
+from whisper_api.engine.source_edits import BINDING_EDITS, EDITS, Edit, apply_edits, digest
 from whisper_api.errors import EngineError
 
 
@@ -21,12 +21,13 @@ def _joined(parts: list[str]) -> str:
     return "head\n" + "middle\n".join(parts) + "tail\n"
 
 
-def test_each_passage_is_replaced_where_it_stands(tmp_path: Path) -> None:
-    paths = dict.fromkeys(edit.path for edit in EDITS)
-    source = tree(tmp_path, {path: _joined([e.before for e in EDITS if e.path == path]) for path in paths})
-    apply_edits(source)
+@pytest.mark.parametrize("edits", [EDITS, BINDING_EDITS], ids=["whisper.cpp", "binding"])
+def test_each_passage_is_replaced_where_it_stands(tmp_path: Path, edits: tuple[Edit, ...]) -> None:
+    paths = dict.fromkeys(edit.path for edit in edits)
+    source = tree(tmp_path, {path: _joined([e.before for e in edits if e.path == path]) for path in paths})
+    apply_edits(source, edits)
     for path in paths:
-        assert (source / path).read_text() == _joined([e.after for e in EDITS if e.path == path])
+        assert (source / path).read_text() == _joined([e.after for e in edits if e.path == path])
 
 
 @pytest.mark.parametrize("text", ["nothing to change\n", "twice\ntwice\n"])

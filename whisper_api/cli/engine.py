@@ -40,22 +40,28 @@ def show_info(
                       engine.cpu_features)
     stdout.print(table)
     if native.available and settings.engine == "native":  # the cli engine runs model files as they are
-        info(weights_line(settings.weights, native.cpu_features))
+        from whisper_api.engine.native import binding_quantizes_decoder
+
+        info(weights_line(settings.weights, native.cpu_features, binding_quantizes_decoder()))
     missing = missing_features(native.cpu_features) if native.available else []
     if missing:
         info(f"the in-process binding was built without {', '.join(missing)}, which would speed it up here: "
              "`whisper-api engine build --binding` builds it for this CPU (about 1.5x faster)")
 
 
-def weights_line(weights: str, system_info: str) -> str:
+def weights_line(weights: str, system_info: str, quantizes_decoder: bool) -> str:
     """What the native engine does with an f16 model here (the ``weights`` setting)."""
     from whisper_api.engine.weights import AUTO, runs_bf16_natively
 
     if weights != AUTO:
         return f"weights: {weights}: models run as their files are"
+    decoder = ", their decoders quantized to q8_0 as they load" if quantizes_decoder else ""
     if runs_bf16_natively(system_info):
-        return "weights: auto: f16 models run from bf16 copies (this binding uses the CPU's AVX512_BF16)"
-    return "weights: auto: models run as their files are (this binding does not use bf16 instructions here)"
+        return f"weights: auto: f16 models run from bf16 copies{decoder} (this binding uses the CPU's AVX512_BF16)"
+    if quantizes_decoder:
+        return "weights: auto: f16 and bf16 models run with their decoders quantized to q8_0 as they load"
+    return ("weights: auto: models run as their files are (this binding can neither quantize a decoder as it "
+            "loads nor use bf16 instructions here: `whisper-api engine build --binding` builds one that can)")
 
 
 @app.command("build", help=f"Build whisper-cli from the pinned whisper.cpp source ({PYWHISPERCPP_SOURCE.requirement}, "

@@ -20,7 +20,7 @@ from whisper_api.audio import SAMPLE_RATE
 from whisper_api.engine import whispercpp_log
 from whisper_api.engine.base import DecodeProgress, EngineJob, EngineResult, resolve_language
 from whisper_api.engine.tokens import Token, build_segment
-from whisper_api.engine.weights import STORED, weights_for
+from whisper_api.engine.weights import STORED, Weights, weights_for
 from whisper_api.errors import EngineError, TranscriptionCancelled
 from whisper_api.transcript import Segment
 
@@ -47,12 +47,15 @@ class _ModelKey:
 class LoadedModel:
     """A whisper.cpp context and the lock that serialises its jobs."""
 
-    def __init__(self, path: Path, context: ContextSettings) -> None:
+    def __init__(self, weights: Weights, context: ContextSettings) -> None:
+        path = weights.path
         params = pw.whisper_context_default_params()
         if context.use_gpu is not None:
             params.use_gpu = context.use_gpu
         if context.flash_attn is not None:
             params.flash_attn = context.flash_attn
+        if weights.decoder_type is not None:
+            params.decoder_type = weights.decoder_type
         with whispercpp_log.capture() as lines:
             ctx = pw.whisper_init_from_file_with_params(str(path), params)
         problems = whispercpp_log.errors(lines)
@@ -88,6 +91,11 @@ class LoadedModel:
             self.retired = True
 
 
+def binding_quantizes_decoder() -> bool:
+    """Whether this binding can quantize a model's decoder as it loads (one whisper-api built does)."""
+    return hasattr(pw.whisper_context_default_params(), "decoder_type")
+
+
 class NativeEngine:
     name = "native"
 
@@ -118,14 +126,15 @@ class NativeEngine:
 
     def _load(self, path: Path) -> LoadedModel:
         """``path`` loaded from the weights the setting picks; from the file itself if its copy fails."""
-        chosen = weights_for(path, self.weights, str(pw.whisper_print_system_info()))
-        if chosen == path:
-            return LoadedModel(path, self.context)
+        stored = Weights(path)
+        chosen = weights_for(path, self.weights, str(pw.whisper_print_system_info()), binding_quantizes_decoder())
+        if chosen == stored:
+            return LoadedModel(stored, self.context)
         try:
             return LoadedModel(chosen, self.context)
         except EngineError as exc:
-            _log.warning("running %s as stored: its bf16 copy does not load (%s)", path.name, exc)
-            return LoadedModel(path, self.context)
+            _log.warning("running %s as stored: %s does not load (%s)", path.name, chosen, exc)
+            return LoadedModel(stored, self.context)
 
     def preload(self, model_path: Path) -> None:
         self.model(model_path)

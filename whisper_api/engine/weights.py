@@ -1,14 +1,20 @@
-"""The weights the in-process engine loads: a model as stored, or, on CPUs whose bfloat16 instructions
-ggml uses (AVX512_BF16), a bf16 copy of an f16 model, made once beside it (in ``.bf16/``).
+"""The weights the in-process engine loads: a model as stored, or, with the ``auto`` setting, the fastest
+form of it this binding runs at the same words:
 
-bf16 keeps f16's size, and there ggml's matrix kernels multiply it at the instruction set's bf16 rate
-instead of widening f16 to f32 first: the encoder, most of a long file's time, takes about 10 % less,
-at the same words on the dev set (docs/benchmarks.md, "Quantized models" and "Peers"). Elsewhere ggml
-would widen bf16 in software, slower than f16, so the model runs as stored. The copy is what
-``whisper-api models quantize --type bf16`` writes; it is made again when its model file changes, and
-where it cannot be made (a read-only models folder, a damaged model) the model runs as stored.
+- **the decoder quantized to q8_0 as it loads** (a binding whisper-api built: ``decoder_type``,
+  engine/source_edits.py). The decoder runs once per token on one position, so each product reads
+  every weight for a few multiplications and waits on memory; q8_0 halves the bytes. The encoder,
+  bound by arithmetic, stays in the file's type. Decoding takes about a third less time, the whole
+  transcription 10-15 % (docs/benchmarks.md, "Peers");
+- **a bf16 copy of an f16 model**, made once beside it (in ``.bf16/``), on CPUs whose bfloat16
+  instructions ggml uses (AVX512_BF16). bf16 keeps f16's size, and there ggml's matrix kernels multiply
+  it at the instruction set's bf16 rate instead of widening f16 to f32 first: the encoder, most of a
+  long file's time, takes about 10 % less, at the same words on the dev set (docs/benchmarks.md,
+  "Quantized models" and "Peers"). Elsewhere ggml would widen bf16 in software, slower than f16. The
+  copy is what ``whisper-api models quantize --type bf16`` writes; it is made again when its model
+  file changes, and where it cannot be made (a read-only models folder, a damaged model) the model
+  runs as stored.
 """
-
 from __future__ import annotations
 
 import logging
@@ -16,6 +22,7 @@ import os
 import struct
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from whisper_api.errors import WhisperApiError
@@ -25,6 +32,8 @@ from whisper_api.models.store import bf16_copy_path, part_affixes
 from whisper_api.settings import WEIGHTS
 
 AUTO, STORED = WEIGHTS
+GGML_TYPE_Q8_0 = 8
+"""ggml's number for q8_0 (``enum ggml_type``), the type ``auto`` gives a decoder."""
 _log = logging.getLogger(__name__)
 _copying = threading.Lock()
 """One copy made at a time in a process: workers loading the same model wait for the first one's copy."""
@@ -76,14 +85,27 @@ def bf16_copy(model: Path) -> Path:
     return copy
 
 
-def weights_for(model: Path, choice: str, system_info: str) -> Path:
-    """The file to load for ``model``: its bf16 copy when ``choice`` is auto, this build of ggml uses the
-    CPU's bf16 instructions and ``model`` holds f16 weights; else ``model`` itself. A copy that cannot
-    be made costs speed, not the transcription: loading the model itself then says what is wrong."""
-    if choice != AUTO or not runs_bf16_natively(system_info):
-        return model
+@dataclass(frozen=True)
+class Weights:
+    path: Path
+    """The file to load."""
+    decoder_type: int | None = None
+    """The ggml type the decoder's matrices are quantized to as they load (``decoder_type``); None: as
+    stored. whisper.cpp applies it to 16-bit float models only."""
+
+
+def weights_for(model: Path, choice: str, system_info: str, quantizes_decoder: bool) -> Weights:
+    """What to load for ``model``: with ``choice`` auto, its bf16 copy when this build of ggml uses the
+    CPU's bf16 instructions and ``model`` holds f16 weights, and a q8_0 decoder when the binding
+    (``quantizes_decoder``) can make one; else ``model`` as stored. A copy that cannot be made costs
+    speed, not the transcription: loading the model itself then says what is wrong."""
+    if choice != AUTO:
+        return Weights(model)
+    decoder_type = GGML_TYPE_Q8_0 if quantizes_decoder else None
+    if not runs_bf16_natively(system_info):
+        return Weights(model, decoder_type)
     try:
-        return bf16_copy(model) if read_header(model).f16 else model
+        return Weights(bf16_copy(model) if read_header(model).f16 else model, decoder_type)
     except (OSError, ValueError, struct.error, WhisperApiError) as exc:
-        _log.warning("running %s as stored: its bf16 copy could not be made (%s)", model.name, exc)
-        return model
+        _log.warning("running %s from its own file: its bf16 copy could not be made (%s)", model.name, exc)
+        return Weights(model, decoder_type)

@@ -175,6 +175,7 @@ def build_binding(cmake_args: Sequence[str] = (), jobs: int | None = None,
     with tempfile.TemporaryDirectory(prefix="whisper-binding-build-") as work:
         package = _fetch_source(Path(work), PIN.package_prefix, log)
         source_edits.apply_edits(package / "whisper.cpp")
+        source_edits.apply_edits(package, source_edits.BINDING_EDITS)
         log(f"building {PIN.requirement} (whisper.cpp {PIN.whisper_cpp}) for this CPU; this takes a few minutes")
         # The package's build script passes CMAKE_ARGS to CMake; setuptools-scm gives it the version.
         environment = {**os.environ, "CMAKE_ARGS": " ".join([*BINDING_CMAKE_ARGS, *cmake_args]),
