@@ -125,7 +125,7 @@ class NativeEngine:
             return self._models[key]
 
     def _load(self, path: Path) -> LoadedModel:
-        """``path`` loaded from the weights the setting picks; from the file itself if its copy fails."""
+        """``path`` loaded in the form the setting picks; as stored if that form does not load."""
         stored = Weights(path)
         chosen = weights_for(path, self.weights, str(pw.whisper_print_system_info()), binding_quantizes_decoder())
         if chosen == stored:

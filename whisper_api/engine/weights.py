@@ -1,5 +1,5 @@
 """The weights the in-process engine loads: a model as stored, or, with the ``auto`` setting, the fastest
-form of it this binding runs at the same words:
+form of it this binding runs (the dev sets' words the same, or within one: docs/benchmarks.md):
 
 - **the decoder quantized to q8_0 as it loads** (a binding whisper-api built: ``decoder_type``,
   engine/source_edits.py). The decoder runs once per token on one position, so each product reads
@@ -15,6 +15,7 @@ form of it this binding runs at the same words:
   file changes, and where it cannot be made (a read-only models folder, a damaged model) the model
   runs as stored.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,6 +93,10 @@ class Weights:
     decoder_type: int | None = None
     """The ggml type the decoder's matrices are quantized to as they load (``decoder_type``); None: as
     stored. whisper.cpp applies it to 16-bit float models only."""
+
+    def __str__(self) -> str:
+        decoder = "" if self.decoder_type is None else f" with its decoder as ggml type {self.decoder_type}"
+        return f"{self.path.name}{decoder}"
 
 
 def weights_for(model: Path, choice: str, system_info: str, quantizes_decoder: bool) -> Weights:
