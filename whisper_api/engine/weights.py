@@ -4,8 +4,8 @@ form of it this binding runs (the dev sets' words the same, or within one: docs/
 - **the decoder quantized to q8_0 as it loads** (a binding whisper-api built: ``decoder_type``,
   engine/source_edits.py). The decoder runs once per token on one position, so each product reads
   every weight for a few multiplications and waits on memory; q8_0 halves the bytes. The encoder,
-  bound by arithmetic, stays in the file's type. Decoding takes about a third less time, the whole
-  transcription 10-15 % (docs/benchmarks.md, "Peers");
+  bound by arithmetic, stays in the file's type. Decoding takes about a third less time, a long
+  transcription 6-14 % less CPU (docs/benchmarks.md, "Peers");
 - **a bf16 copy of an f16 model**, made once beside it (in ``.bf16/``), on CPUs whose bfloat16
   instructions ggml uses (AVX512_BF16). bf16 keeps f16's size, and there ggml's matrix kernels multiply
   it at the instruction set's bf16 rate instead of widening f16 to f32 first: the encoder, most of a
