@@ -52,8 +52,9 @@ arithmetic, which ggml does fastest in f16 or bf16. A new context parameter, ``d
 type; -1, the default, keeps the file's), has the loader quantize the decoder's float matrices, the
 token embedding included, as it reads them (the cross-attention's keys and values, which multiply
 the encoder's output, stay as stored), so an f16 or bf16 model runs its encoder as stored and its
-decoder from half the bytes (q8_0). The binding exposes the parameter to Python; whisper-cli keeps
-the default.
+decoder from half the bytes (q8_0). Each matrix is handed to ggml whole, as its repacking buffers (q8_0 on
+ARM CPUs with dot-product instructions) require. The binding exposes the parameter to Python; whisper-cli
+keeps the default.
 
 **Every call samples alike.** When a window's text looks degenerate whisper.cpp decodes it again at
 a higher temperature, drawing tokens from a random generator. The extra candidates' generators were
@@ -112,7 +113,8 @@ _MEL_BANDS = """    // each mel filter weights a narrow band of the bins: the su
 
 _LOAD_QUANTIZED = """// whisper-api: reads a matrix the file stores as 16-bit floats into a tensor of the quantized
 // type it was made with (decoder_type), some rows at a time with ggml's CPU kernels; false for any
-// other pair of types
+// other pair of types. The tensor is set whole, once: ggml's repacking buffers (q8_0 on ARM CPUs with
+// dot-product instructions, q4_0 on AVX2) accept nothing less.
 static bool whisper_load_quantized(whisper_model_loader * loader, ggml_tensor * tensor, ggml_type stored) {
     const ggml_from_float_t quantize = ggml_get_type_traits_cpu(tensor->type)->from_float;
     if (!ggml_is_quantized(tensor->type) || !quantize || (stored != GGML_TYPE_F16 && stored != GGML_TYPE_BF16)) {
@@ -124,7 +126,7 @@ static bool whisper_load_quantized(whisper_model_loader * loader, ggml_tensor * 
     const int64_t chunk     = std::max<int64_t>(1, (1 << 18)/n_per_row);  // rows of about a million bytes
     std::vector<uint16_t> half(chunk*n_per_row);
     std::vector<float> values(chunk*n_per_row);
-    std::vector<char> quantized(row_size*chunk);
+    std::vector<char> quantized(row_size*n_rows);
     for (int64_t row = 0; row < n_rows; row += chunk) {
         const int64_t n = std::min(chunk, n_rows - row)*n_per_row;
         loader->read(loader->context, half.data(), n*sizeof(uint16_t));
@@ -133,9 +135,9 @@ static bool whisper_load_quantized(whisper_model_loader * loader, ggml_tensor * 
         } else {
             ggml_cpu_bf16_to_fp32((const ggml_bf16_t *) half.data(), values.data(), n);
         }
-        quantize(values.data(), quantized.data(), n);
-        ggml_backend_tensor_set(tensor, quantized.data(), row_size*row, row_size*(n/n_per_row));
+        quantize(values.data(), quantized.data() + row_size*row, n);
     }
+    ggml_backend_tensor_set(tensor, quantized.data(), 0, quantized.size());
     return true;
 }
 
