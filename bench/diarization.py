@@ -2,12 +2,14 @@
 """Diarization error on real meetings: ../shared/data/ami (11 clips of 30 s with reference speakers),
 and longer recordings joined from those clips.
 
-Two sets. **tuning**: the 11 clips as they are (7 of them have one speaker with over 60 % of the
+Three sets. **tuning**: the 11 clips as they are (7 of them have one speaker with over 60 % of the
 speech). **joined**: 60-90 s recordings made by playing clips back to back, in the order listed in
 JOINED, each clip whole (its 30 s scored region); the references are the clips' references shifted
 by the clip's start, and AMI's speaker ids are global, so a voice heard in two clips is one speaker.
 Clips of one meeting make recordings with the same voices coming back; clips of different meetings
-make recordings with many voices (up to 10).
+make recordings with many voices (up to 10). **other**: 12 more recordings made the same way from
+other combinations and orders of the clips (OTHER_JOINS): a check that a change helps more than the
+six recordings of the joined set (a speaker count there can hinge on one eigenvalue).
 
 For each set and pooled, DER from pyannote.metrics with a 0.25 s collar, with overlapped speech
 counted and skipped, against baselines scored in the same run on the same audio: one speaker
@@ -22,7 +24,7 @@ first (pip download).
 and again) and reports CPU seconds per audio second and the process's peak memory: run it with 10
 and with 60 to see that memory stays flat in the length.
 
-usage: bench/diarization.py [--files dev00 trn01+trn02+trn03 ...] [--sets tuning joined] [--long MINUTES]
+usage: bench/diarization.py [--files dev00 trn01+trn02+trn03 ...] [--sets tuning joined other] [--long MINUTES]
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ JOINED = {
     "trn04+trn05": ("trn04", "trn05"),  # two meetings: 7 voices
     "trn04+trn05+trn06": ("trn04", "trn05", "trn06"),  # three meetings: 10 voices
 }
+OTHER_JOINS = ("trn09+trn06", "trn08+trn07", "dev01+dev00", "trn03+trn08", "trn05+trn09", "dev00+trn07",
+               "trn02+trn04+trn08", "trn01+trn06+dev01", "trn03+trn02+trn01", "trn09+trn05+trn04", "dev01+trn09",
+               "trn08+trn06")
 MIN_SPEAKER_SPEECH = 5.0
 """Seconds of speech from which a reference speaker counts for the collapse check."""
 
@@ -134,6 +139,8 @@ def recordings(sets: list[str]) -> dict[str, list[Recording]]:
         chosen["tuning"] = [by_uri[uri] for uri in sorted(by_uri)]
     if "joined" in sets:
         chosen["joined"] = [joined(name, parts, by_uri) for name, parts in JOINED.items()]
+    if "other" in sets:
+        chosen["other"] = [joined(name, tuple(name.split("+")), by_uri) for name in OTHER_JOINS]
     return chosen
 
 
@@ -177,7 +184,8 @@ def fetch_models(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", nargs="*", help="only these recordings (default: all)")
-    parser.add_argument("--sets", nargs="*", default=["tuning", "joined"], choices=["tuning", "joined"])
+    sets = ["tuning", "joined", "other"]
+    parser.add_argument("--sets", nargs="*", default=sets, choices=sets)
     parser.add_argument("--long", type=float, help="time one recording of this many minutes instead")
     args = parser.parse_args()
     if not AMI.is_dir():

@@ -13,8 +13,10 @@ from whisper_api.diarize.assign import label_words
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import BLOCKS, EMBEDDING_SIZE, SpeakerEncoder
 from whisper_api.diarize.fbank import log_fbank
+from whisper_api.diarize.overlap import overlapped_frames, second_speakers
+from whisper_api.diarize.segmentation import FRAME_STEP, FRAMES
 from whisper_api.diarize.turns import absorb_short
-from whisper_api.diarize.windows import HOP_SECONDS, window_starts
+from whisper_api.diarize.windows import HOP_SECONDS, embed_windows, window_starts
 from whisper_api.errors import InvalidOptionError, ModelNotFoundError
 from whisper_api.options import DiarizeOptions, SpeakerCount
 from whisper_api.transcript import Segment, SpeakerTurn, Transcript, Word
@@ -112,6 +114,53 @@ def test_windows_embed_alike_alone_and_in_a_batch() -> None:
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1, atol=1e-5)
     assert encoder.embed(np.zeros((0, 148, 80), np.float32)).shape == (0, EMBEDDING_SIZE)
+
+
+def test_windows_leave_their_overlapped_frames_out() -> None:
+    """A window with overlapped speech is embedded from its other frames; one with under 0.5 s of
+    those, and one without overlap, from all of its frames."""
+    encoder = _random_campplus()
+    samples = np.random.default_rng(3).standard_normal(5 * 16000).astype(np.float32) * 0.1
+    starts = np.array([0.0, 1.5, 3.0])
+    overlapped = np.zeros(1 + len(samples) // 160, bool)
+    overlapped[150 + 40:150 + 100] = True  # 0.6 s of the second window: 0.9 s left
+    overlapped[300 + 20:300 + 130] = True  # 1.1 s of the third: 0.4 s left
+    whole = embed_windows(samples, starts, encoder)
+    masked = embed_windows(samples, starts, encoder, overlapped=overlapped)
+    features = log_fbank(samples[24000:48000])[:148]
+    features -= features.mean(axis=0)
+    clean = np.r_[0:40, 100:148]
+    np.testing.assert_allclose(masked[1], encoder.embed(features[clean][None])[0], atol=1e-5)
+    np.testing.assert_allclose(masked[[0, 2]], whole[[0, 2]], atol=1e-6)
+    assert np.abs(masked[1] - whole[1]).max() > 1e-4  # it did change
+
+
+def test_overlapped_frames_follow_the_segmentation_frames() -> None:
+    counts = np.zeros((2 * FRAMES, 3), np.float32)
+    counts[:, 1] = 1.0
+    second_window = 12.0  # seconds into the recording: frames of the second 10 s window
+    first = FRAMES + round((second_window - 10.0) * 16000 / FRAME_STEP)
+    counts[first:first + 60, 2] = 2.0  # about 1 s heard as two speakers
+    found = overlapped_frames(counts, 20 * 16000)
+    times = np.flatnonzero(found) / 100
+    assert len(found) == 2001 and times.min() == pytest.approx(12.0, abs=0.03)
+    assert times.max() == pytest.approx(12.0 + 60 * FRAME_STEP / 16000, abs=0.03)
+    assert np.all(np.diff(times) < 0.011)
+
+
+def test_a_second_voice_over_the_only_one_is_a_new_speaker() -> None:
+    """Two people at once prove there are two, even when clustering found one voice; unless the
+    caller said there is one, or no overlap lasts half a second."""
+    turns = [SpeakerTurn(0.0, 8.0, 0, 0.9)]
+    starts = np.array([0.0, 2.0, 4.0, 6.0])
+    scores = np.ones((4, 1), np.float32)
+    regions = [(Region(2.0, 3.0), 0.7), (Region(5.0, 5.3), 0.6)]
+    found = second_speakers(regions, turns, starts, scores, SpeakerCount())
+    assert [(t.start, t.end, t.speaker) for t in found] == [(2.0, 3.0, 1), (5.0, 5.3, 1)]
+    assert second_speakers(regions[1:], turns, starts, scores, SpeakerCount()) == []
+    assert second_speakers(regions, turns, starts, scores, SpeakerCount(exact=1)) == []
+    assert second_speakers(regions, turns, starts, scores, SpeakerCount(maximum=1)) == []
+    assert len(second_speakers(regions, turns, starts, scores, SpeakerCount(exact=2))) == 2
 
 
 def test_fbank_bands_rise_with_frequency_and_frames_are_whole() -> None:
@@ -261,6 +310,30 @@ def test_overlapped_speech_adds_the_second_speaker(speaker_models: Path) -> None
         middle = (start + end) / 2
         assert {turn.speaker for turn in found.all_turns if turn.start <= middle < turn.end} == {0, 1}
         assert len({turn.speaker for turn in found.turns if turn.start <= middle < turn.end}) == 1
+
+
+def test_a_voice_heard_only_over_another_is_a_second_speaker(speaker_models: Path) -> None:
+    """One voice talks throughout; a second says a few words, always over the first. Clustering
+    can find one voice only (the second has no speech of its own), yet the overlap proves two."""
+    from whisper_api import Transcriber
+    from whisper_api.audio import DecodedAudio
+
+    talk, interjection = conversation_audio(lines=3, voices=1), conversation_audio(lines=2)
+    if talk is None or interjection is None:
+        pytest.skip("espeak-ng is not installed")
+    ([main], lines), ((_, other), said) = talk, interjection
+    words = other[round(said[1].start * 16000):][:2 * 16000]  # 2 s of the second voice
+    start = lines[1].start + 1.0  # inside the first voice's second line
+    mix = main.copy()
+    mix[round(start * 16000):round(start * 16000) + len(words)] += words
+    with Transcriber() as transcriber:
+        found = transcriber.diarize(DecodedAudio.from_array(mix))
+        alone = transcriber.diarize(DecodedAudio.from_array(mix), DiarizeOptions(speakers=SpeakerCount(exact=1)))
+    assert {turn.speaker for turn in found.turns} == {0} and found.speakers == 2
+    assert found.overlaps and {turn.speaker for turn in found.overlaps} == {1}
+    heard = sum(max(0.0, min(turn.end, start + 2.0) - max(turn.start, start)) for turn in found.overlaps)
+    assert heard >= 1.5 and heard >= 0.8 * sum(turn.end - turn.start for turn in found.overlaps)
+    assert alone.speakers == 1 and not alone.overlaps
 
 
 def test_channel_mode_puts_one_speaker_per_channel(home: Path, tmp_path: Path) -> None:

@@ -32,6 +32,10 @@ class SpeakerCount:
         if self.minimum and self.maximum and self.minimum > self.maximum:
             raise InvalidOptionError(f"min_speakers ({self.minimum}) is above max_speakers ({self.maximum})")
 
+    def allows(self, number: int) -> bool:
+        """Whether ``number`` speakers is within what the caller said."""
+        return (self.exact is None or number <= self.exact) and (self.maximum is None or number <= self.maximum)
+
 
 @dataclass(frozen=True)
 class DiarizeOptions:

@@ -6,8 +6,14 @@ where two speakers at once is more likely than one or none (its class probabilit
 how many speak) is overlapped speech: the model's own decision, no threshold of ours. Runs of
 such frames inside the speaker turns become overlap regions. The second speaker of a region is,
 among the speakers other than the one whose turn covers it, the one the embedding windows around
-the region resemble most. Words keep the speaker of their turn; the second speakers show in the
-turns (RTTM, JSON).
+the region resemble most. Where the turns hold one voice only, it is a speaker of their own (two
+people talking at once prove there are two, however little the second says alone), once one
+overlap lasts ``MIN_CLEAN_SECONDS``, the least speech the pipeline takes for a voice: on single
+voices the model's rare false overlaps are shorter. Words keep the speaker of their turn; the
+second speakers show in the turns (RTTM, JSON).
+
+The same decision marks the frames the speaker embeddings leave out (``overlapped_frames``): a
+mixture of two voices is neither's.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from whisper_api.audio import FloatArray
+from whisper_api.diarize.arrays import BoolArray
+from whisper_api.diarize.fbank import FRAME, HOP
 from whisper_api.diarize.segmentation import (
     CLASSES,
     FRAME_SECONDS,
@@ -29,7 +37,8 @@ from whisper_api.diarize.segmentation import (
     SegmentationModel,
 )
 from whisper_api.diarize.turns import covering_scores
-from whisper_api.diarize.windows import check
+from whisper_api.diarize.windows import MIN_CLEAN_SECONDS, check
+from whisper_api.options import SpeakerCount
 from whisper_api.sample_rate import SAMPLE_RATE
 from whisper_api.transcript import SpeakerTurn
 from whisper_api.vad.regions import Region
@@ -63,10 +72,26 @@ def frame_times(count: int) -> FloatArray:
     return np.asarray((window * WINDOW_SAMPLES + frame * FRAME_STEP + FRAME_SPAN / 2) / SAMPLE_RATE, np.float64)
 
 
+def two_speakers(counts: FloatArray) -> BoolArray:
+    """The frames where two speakers at once is the most likely count."""
+    return np.asarray(counts.argmax(axis=1) == 2)
+
+
+def overlapped_frames(counts: FloatArray, sample_count: int) -> BoolArray:
+    """Which 10 ms frames of a recording of ``sample_count`` samples (the speaker features' grid)
+    lie in overlapped speech: the segmentation frame nearest each one's centre heard two speakers."""
+    decided = two_speakers(counts)
+    centres = np.arange(1 + sample_count // HOP) * HOP + FRAME / 2
+    window, offset = np.divmod(centres, WINDOW_SAMPLES)
+    nearest = np.clip(np.round((offset - FRAME_SPAN / 2) / FRAME_STEP), 0, FRAMES - 1)
+    index = np.minimum(window.astype(np.int64) * FRAMES + nearest.astype(np.int64), len(decided) - 1)
+    return np.asarray(decided[index])
+
+
 def overlap_regions(counts: FloatArray) -> list[tuple[Region, float]]:
     """Runs of frames where two speakers at once is the most likely count, each with its mean
     overlap probability."""
-    decided = counts.argmax(axis=1) == 2
+    decided = two_speakers(counts)
     times = frame_times(len(decided))
     edges = np.flatnonzero(np.diff(np.r_[0, decided.astype(np.int8), 0]))
     regions = []
@@ -77,12 +102,15 @@ def overlap_regions(counts: FloatArray) -> list[tuple[Region, float]]:
 
 
 def second_speakers(regions: Sequence[tuple[Region, float]], turns: Sequence[SpeakerTurn], starts: FloatArray,
-                    scores: FloatArray) -> list[SpeakerTurn]:
+                    scores: FloatArray, count: SpeakerCount) -> list[SpeakerTurn]:
     """A turn for the second speaker of each overlap region inside a turn (``scores``: the
-    windows starting at ``starts`` against each speaker)."""
+    windows starting at ``starts`` against each speaker); with one voice in the turns, the second
+    is a new speaker, unless ``count`` allows only one or no overlap is long enough to be a voice."""
     present = sorted({turn.speaker for turn in turns})
-    if len(present) < 2:
+    longest = max((region.duration for region, _ in regions), default=0.0)
+    if not present or (len(present) == 1 and not (count.allows(2) and longest >= MIN_CLEAN_SECONDS)):
         return []
+    newcomer = present[-1] + 1
     ends = [turn.end for turn in turns]  # turns are in time order and do not overlap
     added = []
     for region, confidence in regions:
@@ -92,6 +120,6 @@ def second_speakers(regions: Sequence[tuple[Region, float]], turns: Sequence[Spe
             start, end = max(region.start, turn.start), min(region.end, turn.end)
             resemblance = covering_scores(np.array([(start + end) / 2]), starts, scores)[0]
             others = [speaker for speaker in present if speaker != turn.speaker]
-            second = max(others, key=lambda speaker: resemblance[speaker])
+            second = max(others, key=lambda speaker: resemblance[speaker]) if others else newcomer
             added.append(SpeakerTurn(round(start, 3), round(end, 3), second, confidence))
     return added

@@ -15,7 +15,7 @@ from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import SpeakerEncoder
 from whisper_api.diarize.fbank import HOP
-from whisper_api.diarize.overlap import overlap_regions, second_speakers, speaker_counts
+from whisper_api.diarize.overlap import overlap_regions, overlapped_frames, second_speakers, speaker_counts
 from whisper_api.diarize.resegment import resegment
 from whisper_api.diarize.segmentation import SegmentationModel
 from whisper_api.diarize.turns import speaker_turns
@@ -66,21 +66,21 @@ def diarize_speakers(samples: FloatArray, probabilities: FloatArray, models: Spe
     regions = find_speech(probabilities, duration)
     if not regions:
         return Diarization((), 0)
-    starts, embeddings = embed_regions(samples, regions, models.encoder, cancel)
+    counts = speaker_counts(models.segmentation, samples, cancel)
+    starts, embeddings = embed_regions(samples, regions, models.encoder, cancel,
+                                       overlapped_frames(counts, len(samples)))
     _, centres = cluster(embeddings, options.speakers, HOP_SECONDS)
     turns = speaker_turns(regions, starts, embeddings, centres, MIN_TURN)
     check(cancel)
     turns = resegment(samples, regions, turns, voiced_frames(probabilities, len(samples)), MIN_TURN)
-    overlaps: list[SpeakerTurn] = []
-    if len({turn.speaker for turn in turns}) > 1:  # one voice: no second speaker to find, skip the model
-        found = overlap_regions(speaker_counts(models.segmentation, samples, cancel))
-        overlaps = second_speakers(found, turns, starts, embeddings @ centres.T)
-    numbers = first_appearance(turns)
+    overlaps = second_speakers(overlap_regions(counts), turns, starts, embeddings @ centres.T, options.speakers)
+    numbers = first_appearance([*turns, *overlaps])
     return Diarization(renumbered(turns, numbers), len(numbers), overlaps=renumbered(overlaps, numbers))
 
 
 def first_appearance(turns: Sequence[SpeakerTurn]) -> dict[int, int]:
-    """Speakers numbered 0, 1, ... by first appearance, without gaps (resegmentation can drop one)."""
+    """Speakers numbered 0, 1, ... in the order of ``turns``, without gaps (resegmentation can drop
+    one); a speaker heard only in overlapped speech comes after those with turns of their own."""
     numbers: dict[int, int] = {}
     for turn in turns:
         numbers.setdefault(turn.speaker, len(numbers))

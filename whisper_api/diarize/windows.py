@@ -5,6 +5,11 @@ every moment of speech is covered; a region shorter than a window gets one windo
 it (with a little of the audio around it). Filterbanks are computed per batch of windows, so
 memory stays bounded however long the recording; each window's are normalised to zero mean, as
 the encoder was trained.
+
+Frames of overlapped speech (when the caller knows them) are left out of a window's embedding, as
+pyannote's pipeline leaves them out: two voices at once make a print of neither, and such windows
+otherwise split one voice into several clusters or pull two together. A window keeps all its frames
+when fewer than ``MIN_CLEAN_SECONDS`` of it are clean.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from whisper_api.audio import FloatArray
+from whisper_api.diarize.arrays import BoolArray
 from whisper_api.diarize.encoder import BATCH_WINDOWS, EMBEDDING_SIZE, SpeakerEncoder
 from whisper_api.diarize.fbank import FRAME, FRAMES_PER_SECOND, HOP, SAMPLE_RATE, frame_count, log_fbank
 from whisper_api.errors import TranscriptionCancelled
@@ -25,6 +31,10 @@ WINDOW_SECONDS = 1.5
 HOP_SECONDS = 0.75
 WINDOW_SAMPLES = round(WINDOW_SECONDS * SAMPLE_RATE)
 WINDOW_FRAMES = frame_count(WINDOW_SAMPLES)
+MIN_CLEAN_SECONDS = 0.5
+"""The least speech a window's embedding is made of when overlapped frames are left out: the
+shortest segment Kaldi's diarization recipes embed (with 1.5 s windows every 0.75 s, as here)."""
+MIN_CLEAN_FRAMES = round(MIN_CLEAN_SECONDS * FRAMES_PER_SECOND)
 
 
 def window_starts(regions: Sequence[Region], duration: float) -> FloatArray:
@@ -66,18 +76,41 @@ def check(cancel: threading.Event | None) -> None:
 
 
 def embed_regions(samples: FloatArray, regions: Sequence[Region], encoder: SpeakerEncoder,
-                  cancel: threading.Event | None = None) -> tuple[FloatArray, FloatArray]:
-    """Start times and unit embeddings of the windows laid over ``regions`` of ``samples``."""
+                  cancel: threading.Event | None = None, overlapped: BoolArray | None = None
+                  ) -> tuple[FloatArray, FloatArray]:
+    """Start times and unit embeddings of the windows laid over ``regions`` of ``samples``
+    (``overlapped``: which 10 ms frames of the recording to leave out, if known)."""
     starts = window_starts(regions, len(samples) / SAMPLE_RATE)
-    return starts, embed_windows(samples, starts, encoder, cancel)
+    return starts, embed_windows(samples, starts, encoder, cancel, overlapped)
 
 
 def embed_windows(samples: FloatArray, starts: FloatArray, encoder: SpeakerEncoder,
-                  cancel: threading.Event | None = None) -> FloatArray:
+                  cancel: threading.Event | None = None, overlapped: BoolArray | None = None) -> FloatArray:
     """(windows, EMBEDDING_SIZE) unit embeddings of the windows starting at ``starts``; a set
     ``cancel`` stops between batches with TranscriptionCancelled."""
     embeddings = [np.zeros((0, EMBEDDING_SIZE), np.float32)]
     for batch in _batches(starts):
         check(cancel)
-        embeddings.append(encoder.embed(_batch_windows(samples, batch)))
+        features = _batch_windows(samples, batch)
+        if overlapped is None:
+            embeddings.append(encoder.embed(features))
+        else:
+            embeddings.append(_embed_clean(encoder, features, _clean_frames(batch, overlapped)))
     return np.concatenate(embeddings)
+
+
+def _clean_frames(starts: FloatArray, overlapped: BoolArray) -> BoolArray:
+    """(windows, WINDOW_FRAMES): which frames of each window lie outside overlapped speech."""
+    frames = np.round(starts * FRAMES_PER_SECOND).astype(np.int64)[:, None] + np.arange(WINDOW_FRAMES)
+    return np.asarray(~overlapped[np.minimum(frames, len(overlapped) - 1)])
+
+
+def _embed_clean(encoder: SpeakerEncoder, features: FloatArray, clean: BoolArray) -> FloatArray:
+    """Windows without overlap (or with too little clean speech) in one batch; the others each
+    from their clean frames alone."""
+    whole = clean.all(axis=1) | (clean.sum(axis=1) < MIN_CLEAN_FRAMES)
+    embeddings = np.empty((len(features), EMBEDDING_SIZE), np.float32)
+    embeddings[whole] = encoder.embed(features[whole])
+    for row in np.flatnonzero(~whole):
+        embeddings[row] = encoder.embed(features[row, clean[row]][None])[0]
+    return embeddings
