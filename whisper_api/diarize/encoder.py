@@ -28,8 +28,11 @@ from whisper_api.audio import FloatArray
 from whisper_api.diarize.arrays import in_batches, load_weights
 
 EMBEDDING_SIZE = 192
-BATCH_WINDOWS = 16
-"""Windows per batch: large enough for efficient matrix products, small enough to keep memory flat."""
+BATCH_WINDOWS = 4
+"""Windows per batch: enough for efficient matrix products, few enough that the largest temporary
+(the first residual block's 3x3 patches, 27 MB) can stay in a server's L3 cache (with 16 windows:
+109 MB). Measured against 16: 15-23 % less CPU per window for the encoder alone, 46 MiB less
+peak memory for a whole diarization."""
 EPSILON = 1e-5
 SEGMENT_FRAMES = 100
 BLOCKS = (("block1", 12, 1), ("block2", 24, 2), ("block3", 16, 2))
