@@ -75,6 +75,14 @@ def _relu(values: FloatArray) -> FloatArray:
     return np.maximum(values, 0, out=values)
 
 
+def _normalised_relu(inputs: FloatArray, norm: tuple[FloatArray, FloatArray]) -> FloatArray:
+    """A BatchNorm (scale, shift per channel) then a ReLU on (channels, windows, frames), in one new array."""
+    scale, shift = norm
+    out = np.multiply(inputs, scale[:, None, None])
+    out += shift[:, None, None]
+    return _relu(out)
+
+
 def _image_columns(image: FloatArray, stride: int) -> FloatArray:
     """(channels * 3 * 3, windows, bands_out, frames): the 3x3 patches (zero-padded by one) of a
     (channels, windows, bands, frames) image; ``stride`` along the bands only."""
@@ -148,8 +156,7 @@ class _DenseLayer:
                           weights[f"{prefix}.cam_layer.linear2.bias"])
 
     def __call__(self, inputs: FloatArray) -> FloatArray:
-        scale, shift = self.norm
-        hidden = _relu(self.bottleneck(_relu(inputs * scale[:, None, None] + shift[:, None, None])))
+        hidden = _relu(self.bottleneck(_normalised_relu(inputs, self.norm)))
         local = self.local(_time_columns(hidden, 3, self.dilation))
         mask = expit(self.gate(_relu(self.context(_context(hidden)))))
         return local * _per_frame(mask, local.shape[2])
@@ -175,8 +182,7 @@ class _Transit:
         self.linear = _Conv(kernel[:, :, 0], np.zeros(len(kernel), np.float32))
 
     def __call__(self, inputs: FloatArray) -> FloatArray:
-        scale, shift = self.norm
-        return self.linear(_relu(inputs * scale[:, None, None] + shift[:, None, None]))
+        return self.linear(_normalised_relu(inputs, self.norm))
 
 
 class SpeakerEncoder:
@@ -186,8 +192,7 @@ class SpeakerEncoder:
         self.blocks = [[_DenseLayer(weights, f"xvector.{name}.tdnnd{index}", dilation)
                         for index in range(1, layers + 1)] for name, layers, dilation in BLOCKS]
         self.transits = [_Transit(weights, f"xvector.transit{number}") for number in (1, 2, 3)]
-        out_scale, out_shift = _batch_norm(weights, "xvector.out_nonlinear.batchnorm")
-        self.out_norm = (out_scale[:, None, None], out_shift[:, None, None])
+        self.out_norm = _batch_norm(weights, "xvector.out_nonlinear.batchnorm")
         self.dense = _Conv.folded(weights, "xvector.dense.linear.weight", "xvector.dense.nonlinear.batchnorm")
 
     @classmethod
@@ -202,8 +207,7 @@ class SpeakerEncoder:
         sequence = _relu(self.tdnn(_time_columns(self.front(features), 5, stride=2)))
         for layers, transit in zip(self.blocks, self.transits, strict=True):
             sequence = transit(self._dense_block(sequence, layers))
-        scale, shift = self.out_norm
-        sequence = _relu(sequence * scale + shift)
+        sequence = _normalised_relu(sequence, self.out_norm)
         frames = sequence.shape[2]
         spread = sequence.std(axis=2, ddof=1) if frames > 1 else np.zeros(sequence.shape[:2], np.float32)
         pooled = np.concatenate([sequence.mean(axis=2), spread])  # (1024, windows)
