@@ -11,10 +11,10 @@ become overlap regions. The second speaker of a region is, among the speakers ot
 whose turn covers it, the one the embedding windows around the region resemble most. Where the turns
 hold one voice only, it is a speaker of their own (two people talking at once prove there are two,
 however little the second says alone), once one overlap lasts ``MIN_CLEAN_SECONDS``, the least
-speech the pipeline takes for a voice, and two voices are the model's most likely reading of it on
-average (a proof needs more than a likely overlap): on single voices the model's rare false overlaps
-are shorter or less sure. Words keep the speaker of their turn; the second speakers show in the
-turns (RTTM, JSON).
+speech the pipeline takes for a voice, and two voices are more likely than not over it on average (a
+proof needs more than a likely overlap): on single voices the model's rare false overlaps are
+shorter or less sure. Words keep the speaker of their turn; the second speakers show in the turns
+(RTTM, JSON).
 
 The same decision marks the frames the speaker embeddings leave out (``overlapped_frames``): a
 mixture of two voices is neither's.
